@@ -1,0 +1,42 @@
+// ttt <command> [options] [overrides...]: dispatches to one subcommand; all logic is in the library.
+#include <iostream>
+#include <map>
+
+#include "commands.h"
+#include "config/config.h"
+
+namespace ttt::cli {
+
+void add_overrides_option(CLI::App& command, std::vector<std::string>& overrides) {
+  command.add_option("overrides", overrides,
+                     "Configuration, Hydra-style: +experiment=<size>/<stage>/<name>, +deploy=interactive, "
+                     "group=option (model=125m), dotted overrides key=value (training.seq_length=32768, "
+                     "training.spec_inner=[a,b])");
+}
+
+}  // namespace ttt::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"ttt: End-to-End Test-Time Training (TTT-E2E) for long-context language models"};
+  app.require_subcommand(1);
+  std::map<CLI::App*, ttt::cli::Run> runs;
+  for (auto add : {ttt::cli::add_info_command, ttt::cli::add_train_command}) {
+    auto run = add(app);
+    runs[app.get_subcommands({}).back()] = run;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto* sub : app.get_subcommands()) return runs.at(sub)();
+  } catch (const ttt::ConfigError& e) {
+    std::cerr << "config error: " << e.what() << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,82 @@
+// One outer training step (forward, backward through the inner loop, AdamW) on random tokens:
+// seconds per step, tokens/s and the process's peak resident memory, as one JSON object.
+// Run one case per process (scripts/bench_train_step.sh does) so the peak memory is the case's.
+//   bench_train_step [--steps N] [--warmup N] <config overrides...>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "config/loader.h"
+#include "data/sequence_loader.h"
+#include "model/layers.h"
+#include "model/weights.h"
+#include "train/outer_optimizer.h"
+#include "ttt/sequence_loss.h"
+
+using namespace ttt;
+
+int main(int argc, char** argv) {
+  int steps = 2, warmup = 1;
+  std::vector<std::string> overrides;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--steps" && i + 1 < argc) steps = std::stoi(argv[++i]);
+    else if (a == "--warmup" && i + 1 < argc) warmup = std::stoi(argv[++i]);
+    else overrides.push_back(a);
+  }
+  try {
+    const Config cfg = load_config(overrides);
+    if (cfg.backend.num_threads > 0) torch::set_num_threads(static_cast<int>(cfg.backend.num_threads));
+    torch::Device device(cfg.backend.device);
+    auto w = ModelWeights::initialize(cfg.model, 0, dtype_from_name(cfg.model.param_dtype), device);
+    OuterOptimizer opt(cfg.training.optimizer_outer, cfg.training.spec_outer, w);
+    const int64_t B = cfg.training.global_batch_size, T = cfg.training.seq_length;
+    auto tokens = dummy_tokens((T + 1) * B + 1, cfg.model.vocab_size, cfg.model.bos_token_id, 0);
+    LoaderOptions lo;
+    lo.seq_length = T;
+    lo.batch_size = B;
+    lo.bos_token_id = cfg.model.bos_token_id;
+    SequenceLoader loader(tokens, lo);
+
+    auto options = TttOptions::from_config(cfg, 0);
+    options.step.create_graph = options.meta;
+    double total = 0.0;
+    for (int s = 0; s < warmup + steps; ++s) {
+      auto batch = loader.next()->to(device);
+      const auto t0 = std::chrono::steady_clock::now();
+      opt.zero_grad();
+      auto out = sequence_loss(cfg.model, w, batch, options);
+      out.loss.backward();
+      opt.clip_gradients();
+      opt.step(1e-4);
+      if (device.is_cuda()) torch::cuda::synchronize();
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (s >= warmup) total += dt;
+      loader.set_position(0);
+    }
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    const double step_s = total / steps;
+    nlohmann::json j = {{"benchmark", "train_step"},
+                        {"train_mode", cfg.training.train_mode},
+                        {"compute_dtype", cfg.model.compute_dtype},
+                        {"model", cfg.model.name},
+                        {"seq_length", T},
+                        {"sliding_window_size", cfg.model.sliding_window_size},
+                        {"mini_batch_size", cfg.model.mini_batch_size},
+                        {"batch_size", B},
+                        {"device", cfg.backend.device},
+                        {"threads", torch::get_num_threads()},
+                        {"steps", steps},
+                        {"seconds_per_step", step_s},
+                        {"tokens_per_second", static_cast<double>(B * T) / step_s},
+                        {"peak_rss_mib", usage.ru_maxrss / 1024.0}};
+    std::cout << j.dump() << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,172 @@
+// The typed configuration: one struct per group, mirroring the official `ttt/config.py`
+// (model.*, training.*, backend.*, checkpoint.*, deploy_paths.*), with the same field names and
+// defaults. Values arrive from YAML files under configs/ and command-line overrides through
+// config/loader.h; every component reads only the struct of its own group.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ttt {
+
+// A user-facing configuration problem (unknown key, wrong type, missing value, inconsistent
+// settings). The message is one line that names the key.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ModelConfig {
+  std::string name = "unnamed";
+  int64_t vocab_size = 32000;
+  int64_t hidden_size = 768;
+  int64_t intermediate_size = 2048;
+  int64_t num_hidden_layers = 12;
+  int64_t num_attention_heads = 12;
+  int64_t mini_batch_size = 1024;
+  int64_t sliding_window_size = 1024;
+  int64_t seq_len = 131072;  // RoPE table length hint in the reference; not a limit here.
+  double rms_norm_eps = 1e-6;
+  double initializer_range = 0.02;
+  int64_t bos_token_id = 1;
+  int64_t eos_token_id = 2;
+  double resid_pdrop = 0.0;
+  double embd_pdrop = 0.0;
+  double attn_pdrop = 0.0;
+  bool tie_word_embeddings = false;
+  // Rematerialisation policies of the reference (JAX checkpoint policy names). Here any non-empty
+  // policy on a block turns on activation recomputation for that level (see docs/configuration.md).
+  std::string remat_block;
+  std::string remat_block_bwd;
+  std::string remat_prefix_block = "nothing_saveable";
+  std::string remat_attention;
+  std::string remat_attention_bwd;
+  std::string remat_mlp;
+  std::string remat_mlp_bwd;
+  std::string remat_rms;
+  std::string remat_rms_bwd;
+  std::string remat_multiple_gd;
+  std::string seq_modeling_block = "self_attention";  // self_attention | SWA
+  double rope_theta = 10000.0;
+  int64_t output_size = 32000;  // lm_head width when embeddings are not tied
+  std::string compute_dtype = "bf16";  // fp32 | bf16
+  std::string param_dtype = "fp32";
+  std::string state_dtype = "fp32";
+  bool unroll_block_scan = false;  // XLA scan unrolling in the reference: no effect in eager LibTorch
+  bool unroll_inner_scan = false;  // likewise
+  bool force_flash = false;        // cuDNN flash attention in the reference; here the fused kernel is used when available
+  int64_t suffix_len = 0;
+  bool prime = false;
+  bool qk_norm = true;
+  bool pre_norm = true;
+  bool post_norm = true;
+  std::string feed_forward_prime = "swiglu";  // only swiglu exists in the reference
+};
+
+struct OptimizerConfig {
+  std::string optimizer_type = "adamw";  // adamw | sgd
+  double init_lr = 0.0;
+  double end_lr = 1e-5;
+  double lr = 0.01;
+  int64_t lr_warmup_steps = 2000;
+  int64_t lr_decay_steps = 500000;
+  double b1 = 0.9;
+  double b2 = 0.95;
+  double clip_gradient = 1.0;
+  double weight_decay = 0.1;
+  bool bf16_momentum = false;
+  bool emb_wd = true;
+
+  static OptimizerConfig adamw_defaults() { return OptimizerConfig{}; }
+  static OptimizerConfig sgd_defaults() {
+    OptimizerConfig c;
+    c.optimizer_type = "sgd";
+    c.lr = 0.01;
+    c.clip_gradient = 0.0;
+    return c;
+  }
+};
+
+struct TrainingConfig {
+  bool log_wandb = false;  // the reference defaults to true; W&B is not available here (see docs)
+  std::optional<std::string> wandb_entity;
+  std::optional<std::string> wandb_project;
+  std::optional<std::string> wandb_key;
+  int64_t model_seed = 0;
+  int64_t data_seed = 0;
+  std::string load_part = "none";  // none | params | all
+  int64_t total_steps = 2500;
+  int64_t break_step = -1;
+  int64_t save_milestone_freq = 2500;
+  std::optional<std::string> dataset_path;
+  std::optional<std::string> dataset_name;
+  std::string tokenizer_name = "meta-llama/Llama-2-7b-hf";
+  int64_t seq_length = 1024;
+  int64_t global_batch_size = 8;
+  int64_t accum_steps = 1;
+  int64_t loader_workers = 32;
+  bool dummy_dataset = false;
+  std::string checkpoint_path = "./checkpoints";
+  std::string exp_dir = "./experiments";
+  std::string exp_folder = "demo";
+  std::optional<std::string> exp_name;
+  std::string resume_exp_name;
+  std::optional<int64_t> resume_step;
+  bool eval_mode = false;
+  std::string train_mode = "pretrain";  // pretrain | meta
+  std::string data_split = "train";
+  std::string eval_split = "val";
+  int64_t inner_remat_freq = 1;
+  OptimizerConfig optimizer_outer = OptimizerConfig::adamw_defaults();
+  OptimizerConfig optimizer_inner = OptimizerConfig::sgd_defaults();
+  std::vector<std::string> spec_outer{"**"};
+  std::vector<std::string> spec_inner{"**"};
+  std::optional<int64_t> n_data_parallel;
+  int64_t n_state_parallel = 1;
+  int64_t ilr_warmup_steps = 0;
+  double ilr_init = 1.0;
+  int64_t eval_batch_size = 8;
+};
+
+// `backend.*`: the reference's JaxDistributedConfig plus what a LibTorch runtime needs.
+struct BackendConfig {
+  bool distributed = false;
+  std::optional<std::string> coordinator_address;
+  std::optional<int64_t> num_processes;
+  std::optional<int64_t> process_id;
+  std::optional<std::string> local_device_ids;
+  std::optional<std::string> backend;  // cpu | gpu (reference naming)
+  std::optional<int64_t> num_devices;
+  std::optional<std::string> compilation_cache_dir = std::string("/tmp/jax_cache");
+  // Ours:
+  std::string device = "cpu";   // cpu | cuda | cuda:N
+  int64_t num_threads = 0;      // intra-op CPU threads; 0 = LibTorch's default
+};
+
+struct CheckpointConfig {
+  std::string float_dtype = "bf16";
+  bool save_optimizer_state = true;
+  std::optional<std::string> checkpoint_dir;
+  std::optional<std::string> resume_checkpoint_dir;
+};
+
+struct DeployPathsConfig {
+  std::map<std::string, std::optional<std::string>> data;  // dataset_name -> path
+  std::optional<std::string> checkpoint;
+};
+
+struct Config {
+  TrainingConfig training;
+  ModelConfig model;
+  BackendConfig backend;
+  CheckpointConfig checkpoint;
+  DeployPathsConfig deploy_paths;
+};
+
+// Returns the value of an optional field or throws ConfigError naming the key.
+const std::string& require(const std::optional<std::string>& value, const std::string& key);
+
+}  // namespace ttt

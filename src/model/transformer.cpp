@@ -1,0 +1,74 @@
+#include "model/transformer.h"
+
+#include "model/layers.h"
+
+namespace ttt {
+namespace {
+
+// h + post_norm(f(pre_norm(h))), honouring model.pre_norm / model.post_norm.
+template <typename F>
+torch::Tensor residual(const ModelConfig& cfg, const torch::Tensor& h, const torch::Tensor& pre,
+                       const torch::Tensor& post, F&& f) {
+  auto x = cfg.pre_norm ? rms_norm(h, pre, cfg.rms_norm_eps) : h;
+  auto y = f(x);
+  if (cfg.post_norm) y = rms_norm(y, post, cfg.rms_norm_eps);
+  return h + y.to(h.scalar_type());
+}
+
+torch::Tensor mlps(const ModelConfig& cfg, const BlockWeights& w, torch::Tensor h) {
+  const auto compute = dtype_from_name(cfg.compute_dtype);
+  if (w.has_prime)
+    h = residual(cfg, h, w.prime_norm, w.prime_post_norm,
+                 [&](const torch::Tensor& x) { return swiglu(x, w.prime.w1, w.prime.w2, w.prime.w3, compute); });
+  return residual(cfg, h, w.ffn_norm, w.ffn_post_norm,
+                  [&](const torch::Tensor& x) { return swiglu(x, w.ffn.w1, w.ffn.w2, w.ffn.w3, compute); });
+}
+
+}  // namespace
+
+torch::Tensor embed(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids) {
+  auto table = w.wte();
+  auto h = torch::embedding(table, ids);
+  return table.scalar_type() == torch::kFloat64 ? h : h.to(dtype_from_name(cfg.compute_dtype));
+}
+
+FullSequenceAttention full_sequence_attention(const ModelConfig& cfg, int64_t seq_len) {
+  if (cfg.seq_modeling_block == "SWA") return {cfg.sliding_window_size, 0};
+  // The reference's self_attention in pretrain mode sees only its own mini-batch chunk.
+  return {0, cfg.mini_batch_size < seq_len ? cfg.mini_batch_size : 0};
+}
+
+torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
+                            const FullSequenceAttention& attn) {
+  auto out = residual(cfg, h, w.seq_norm, w.seq_post_norm, [&](const torch::Tensor& x) {
+    return attention_full_sequence(cfg, w.attn, x, attn.window, attn.segment);
+  });
+  return mlps(cfg, w, out);
+}
+
+torch::Tensor block_forward_chunk(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
+                                  KvCache& cache, int64_t chunk_index) {
+  auto out = residual(cfg, h, w.seq_norm, w.seq_post_norm,
+                      [&](const torch::Tensor& x) { return attention_chunk(cfg, w.attn, x, cache, chunk_index); });
+  return mlps(cfg, w, out);
+}
+
+torch::Tensor lm_head(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h) {
+  auto x = rms_norm(h, w.ln_f(), cfg.rms_norm_eps);
+  const auto compute = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : dtype_from_name(cfg.compute_dtype);
+  if (cfg.tie_word_embeddings) return torch::matmul(x.to(compute), w.wte().to(compute).t());
+  return torch::matmul(x.to(compute), w.lm_head().to(compute));
+}
+
+torch::Tensor token_nll(const torch::Tensor& logits, const torch::Tensor& targets) {
+  const auto acc = logits.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  auto logp = torch::log_softmax(logits.to(acc), -1);
+  return -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+}
+
+torch::Tensor masked_mean_nll(const torch::Tensor& nll, const torch::Tensor& mask) {
+  auto m = mask.to(nll.scalar_type());
+  return (nll * m).sum(-1) / m.sum(-1).clamp_min(1e-10);
+}
+
+}  // namespace ttt

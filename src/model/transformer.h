@@ -1,0 +1,43 @@
+// The decoder as functions of its weights. Every sublayer is
+//   h = h + post_norm( sublayer( pre_norm(h) ) )
+// in the order: attention, [prime MLP in suffix blocks of a prime model], MLP.
+// Shape legend: B batch, T time, b chunk, D hidden, V vocabulary.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "config/config.h"
+#include "model/attention.h"
+#include "model/weights.h"
+
+namespace ttt {
+
+// ids [B, T] (int64) -> [B, T, D] in the compute dtype (float64 weights stay float64).
+torch::Tensor embed(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids);
+
+// How a block's attention sees the sequence when it runs over all of it at once.
+struct FullSequenceAttention {
+  int64_t window = 0;   // <= 0: full causal
+  int64_t segment = 0;  // > 0: attention restricted to aligned segments (chunk-local)
+};
+FullSequenceAttention full_sequence_attention(const ModelConfig& cfg, int64_t seq_len);
+
+// One block over the whole sequence: h [B, T, D] -> [B, T, D].
+torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
+                            const FullSequenceAttention& attn);
+
+// One block over chunk `chunk_index` with a sliding-window KV cache (replaced in place).
+torch::Tensor block_forward_chunk(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
+                                  KvCache& cache, int64_t chunk_index);
+
+// Final RMSNorm and the output head (tied: h @ wte^T): [B, T, D] -> logits [B, T, V].
+torch::Tensor lm_head(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h);
+
+// Per-token negative log-likelihood in float32 (float64 logits stay float64): [B, T].
+torch::Tensor token_nll(const torch::Tensor& logits, const torch::Tensor& targets);
+
+// The reference's cross-entropy of a chunk: sum of NLL over valid tokens / max(#valid, 1e-10),
+// per sequence: nll [B, T], mask [B, T] -> [B].
+torch::Tensor masked_mean_nll(const torch::Tensor& nll, const torch::Tensor& mask);
+
+}  // namespace ttt

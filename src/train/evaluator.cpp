@@ -1,0 +1,35 @@
+#include "train/evaluator.h"
+
+#include "ttt/sequence_loss.h"
+
+namespace ttt {
+
+EvalResult evaluate(const Config& config, const ModelWeights& weights, SequenceLoader& loader, torch::Device device,
+                    int64_t max_batches) {
+  // Outer weights are constants here; the inner loop still needs autograd for its own steps.
+  ModelWeights frozen = weights;
+  for (auto& t : frozen.tensors()) t = t.detach();
+  auto options = TttOptions::from_config(config, /*outer_step=*/0);
+  options.step.lr = config.training.optimizer_inner.lr;  // evaluation uses the full inner lr
+  options.step.create_graph = false;
+
+  EvalResult result;
+  torch::Tensor nll_sum;
+  double loss_sum = 0.0;
+  for (int64_t n = 0; max_batches < 0 || n < max_batches; ++n) {
+    auto batch = loader.next();
+    if (!batch) break;
+    auto out = sequence_loss(config.model, frozen, batch->to(device), options);
+    loss_sum += out.per_sequence.sum().item<double>();
+    auto s = out.token_nll.to(torch::kFloat64).sum(0).cpu();
+    nll_sum = nll_sum.defined() ? nll_sum + s : s;
+    result.num_sequences += out.per_sequence.size(0);
+  }
+  if (result.num_sequences == 0) return result;
+  result.loss = loss_sum / result.num_sequences;
+  auto mean = nll_sum / static_cast<double>(result.num_sequences);
+  result.nll_by_position.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel());
+  return result;
+}
+
+}  // namespace ttt

@@ -1,0 +1,38 @@
+// The outer optimiser: global-norm gradient clipping (optax semantics: scale by clip / norm when
+// norm >= clip), then AdamW (decoupled weight decay, eps 1e-8) on the parameters selected by
+// training.spec_outer, with the embedding excluded from weight decay when emb_wd is false.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "config/config.h"
+#include "model/weights.h"
+
+namespace ttt {
+
+class OuterOptimizer {
+ public:
+  // Marks the selected parameters of `weights` as requiring grad (others are frozen).
+  OuterOptimizer(const OptimizerConfig& config, const std::vector<std::string>& spec_outer, ModelWeights& weights);
+
+  void zero_grad();
+  // Clips the accumulated gradients and returns their global norm before clipping.
+  double clip_gradients();
+  void step(double learning_rate);
+
+  const std::vector<torch::Tensor>& trainable() const { return trainable_; }
+  torch::optim::AdamW& adamw() { return *adamw_; }
+
+ private:
+  OptimizerConfig config_;
+  std::vector<torch::Tensor> trainable_;
+  std::unique_ptr<torch::optim::AdamW> adamw_;
+};
+
+// Global L2 norm of a set of gradients (undefined gradients count as zero).
+double global_norm(const std::vector<torch::Tensor>& grads);
+
+}  // namespace ttt

@@ -1,0 +1,100 @@
+// The meta-gradient (outer gradient through every inner SGD step) against central finite
+// differences in float64, and the meta loss with inner lr 0 against the pretrain loss.
+#include <gtest/gtest.h>
+
+#include "model/weights.h"
+#include "support/tiny_model.h"
+#include "ttt/sequence_loss.h"
+
+using namespace ttt;
+
+namespace {
+
+struct Probe {
+  std::string name;
+  std::vector<int64_t> index;
+};
+
+double meta_loss_value(const Config& cfg, const ModelWeights& w, const Batch& batch) {
+  auto opts = TttOptions::from_config(cfg, 0);
+  return sequence_loss(cfg.model, w, batch, opts).loss.item<double>();
+}
+
+void check_against_finite_differences(const Config& cfg, double clip) {
+  auto w = ModelWeights::initialize(cfg.model, 21, torch::kFloat64);
+  // Larger weights than the N(0, 0.02) init so the inner steps move the loss noticeably.
+  for (auto& t : w.tensors())
+    if (t.dim() == 2) t.mul_(8.0);
+  auto batch = ttt::testing::random_batch(2, cfg.training.seq_length, cfg.model.vocab_size, 9);
+
+  w.set_requires_grad(true);
+  auto opts = TttOptions::from_config(cfg, 0);
+  opts.step.create_graph = true;
+  opts.step.clip = clip;
+  auto loss = sequence_loss(cfg.model, w, batch, opts).loss;
+  auto grads = torch::autograd::grad({loss}, w.tensors());
+  w.set_requires_grad(false);
+
+  auto cfg_clip = cfg;
+  cfg_clip.training.optimizer_inner.clip_gradient = clip;
+  const std::vector<Probe> probes = {
+      {"language_model.model.h.prime_storage.0.feed_forward_prime.w1.weight", {3, 5}},  // initial fast weight
+      {"language_model.model.h.prime_storage.0.feed_forward_prime.w2.weight", {7, 2}},
+      {"language_model.model.h.blocks.1.seq_modeling_block.wq.weight", {1, 4}},  // suffix attention
+      {"language_model.model.h.blocks.1.seq_modeling_block.wv.weight", {0, 9}},
+      {"language_model.model.h.blocks.0.feed_forward.w2.weight", {2, 3}},  // prefix block
+      {"language_model.model.h.blocks.0.seq_modeling_block.wk.weight", {5, 6}},
+      {"language_model.model.wte.weight", {4, 7}},  // embedding row (tied head too)
+      {"language_model.model.h.prime_storage.0.ffn_prime_norm.weight", {2}},  // norm scales
+      {"language_model.model.h.blocks.1.seq_modeling_block.k_norm.weight", {1}},
+      {"language_model.model.ln_f.weight", {6}},
+  };
+  const double eps = 1e-6;
+  for (const auto& probe : probes) {
+    const size_t k = w.index_of(probe.name);
+    auto element = [&]() {
+      auto t = w.tensors()[k];
+      for (auto i : probe.index) t = t.select(0, i);
+      return t;
+    };
+    const double original = element().item<double>();
+    element().fill_(original + eps);
+    const double up = meta_loss_value(cfg_clip, w, batch);
+    element().fill_(original - eps);
+    const double down = meta_loss_value(cfg_clip, w, batch);
+    element().fill_(original);
+    const double numeric = (up - down) / (2 * eps);
+    auto g = grads[k];
+    for (auto i : probe.index) g = g.select(0, i);
+    const double analytic = g.item<double>();
+    EXPECT_NEAR(analytic, numeric, 1e-6 + 1e-5 * std::abs(numeric)) << probe.name << " clip " << clip;
+  }
+}
+
+}  // namespace
+
+TEST(MetaGradient, MatchesFiniteDifferencesFloat64) {
+  auto cfg = ttt::testing::tiny_meta_config();  // 12 tokens, chunks of 4: 3 chunks, 2 inner steps
+  check_against_finite_differences(cfg, /*clip=*/0.0);
+}
+
+TEST(MetaGradient, MatchesFiniteDifferencesWithActiveClipping) {
+  auto cfg = ttt::testing::tiny_meta_config();
+  check_against_finite_differences(cfg, /*clip=*/0.05);
+}
+
+TEST(MetaGradient, InnerLrZeroEqualsPretrainLoss) {
+  auto cfg = ttt::testing::tiny_meta_config();
+  cfg.training.optimizer_inner.lr = 0.0;
+  auto w = ModelWeights::initialize(cfg.model, 2);
+  auto batch = ttt::testing::random_batch(3, 12, cfg.model.vocab_size, 5);
+  auto opts = TttOptions::from_config(cfg, 0);
+  auto meta = sequence_loss(cfg.model, w, batch, opts);
+  auto pre = pretrain_loss(cfg.model, w, batch);
+  EXPECT_NEAR(meta.loss.item<double>(), pre.loss.item<double>(), 1e-5);
+  EXPECT_TRUE(torch::allclose(meta.token_nll, pre.token_nll, 1e-4, 1e-5));
+  // With a non-zero inner lr the two differ (test-time training changes the loss).
+  cfg.training.optimizer_inner.lr = 1.0;
+  auto adapted = sequence_loss(cfg.model, w, batch, TttOptions::from_config(cfg, 0));
+  EXPECT_GT(std::abs(adapted.loss.item<double>() - pre.loss.item<double>()), 1e-6);
+}
