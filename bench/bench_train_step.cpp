@@ -13,7 +13,7 @@
 #include "model/layers.h"
 #include "model/weights.h"
 #include "train/outer_optimizer.h"
-#include "ttt/sequence_loss.h"
+#include "ttt/training_loss.h"
 
 using namespace ttt;
 
@@ -40,15 +40,13 @@ int main(int argc, char** argv) {
     lo.bos_token_id = cfg.model.bos_token_id;
     SequenceLoader loader(tokens, lo);
 
-    auto options = TttOptions::from_config(cfg, 0);
-    options.step.create_graph = options.meta;
+    const auto options = TttOptions::from_config(cfg, 0);
     double total = 0.0;
     for (int s = 0; s < warmup + steps; ++s) {
       auto batch = loader.next()->to(device);
       const auto t0 = std::chrono::steady_clock::now();
       opt.zero_grad();
-      auto out = sequence_loss(cfg.model, w, batch, options);
-      out.loss.backward();
+      loss_and_backward(cfg.model, w, batch, options, cfg.training.inner_remat_freq, 1.0);
       opt.clip_gradients();
       opt.step(1e-4);
       if (device.is_cuda()) torch::cuda::synchronize();
@@ -66,6 +64,7 @@ int main(int argc, char** argv) {
                         {"seq_length", T},
                         {"sliding_window_size", cfg.model.sliding_window_size},
                         {"mini_batch_size", cfg.model.mini_batch_size},
+                        {"inner_remat_freq", cfg.training.inner_remat_freq},
                         {"batch_size", B},
                         {"device", cfg.backend.device},
                         {"threads", torch::get_num_threads()},

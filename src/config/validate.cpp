@@ -56,8 +56,9 @@ void validate_config(const Config& config) {
                   {"training.global_batch_size", training.global_batch_size},
                   {"training.accum_steps", training.accum_steps},
                   {"training.total_steps", training.total_steps},
-                  {"training.eval_batch_size", training.eval_batch_size},
-                  {"training.inner_remat_freq", training.inner_remat_freq}});
+                  {"training.eval_batch_size", training.eval_batch_size}});
+  check(training.inner_remat_freq >= 0,
+        "training.inner_remat_freq must be >= 0 (0: no recomputation), got " + std::to_string(training.inner_remat_freq));
   if (training.n_data_parallel) {
     check_positive({{"training.n_data_parallel", *training.n_data_parallel}});
   }

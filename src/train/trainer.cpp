@@ -10,7 +10,7 @@
 #include "model/layers.h"
 #include "train/lr_schedule.h"
 #include "ttt/inner_optimizer.h"
-#include "ttt/sequence_loss.h"
+#include "ttt/training_loss.h"
 
 namespace ttt {
 namespace {
@@ -71,15 +71,14 @@ Trainer::Trainer(Config config) : config_(std::move(config)), device_(parse_devi
 StepMetrics Trainer::train_step(int64_t step) {
   const auto& t = config_.training;
   const double start = now_seconds();
-  auto options = TttOptions::from_config(config_, step);
-  options.step.create_graph = options.meta;  // meta-learning: differentiate through the inner steps
+  const auto options = TttOptions::from_config(config_, step);
 
   optimizer_->zero_grad();
   double loss_sum = 0.0;
   for (int64_t micro = 0; micro < t.accum_steps; ++micro) {
     auto batch = train_loader_->next()->to(device_);
-    auto out = sequence_loss(config_.model, weights_, batch, options);
-    (out.loss / static_cast<double>(t.accum_steps)).backward();
+    auto out = loss_and_backward(config_.model, weights_, batch, options, t.inner_remat_freq,
+                                 1.0 / static_cast<double>(t.accum_steps));
     loss_sum += out.loss.item<double>();
   }
   StepMetrics m;
