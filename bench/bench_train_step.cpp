@@ -14,10 +14,12 @@
 #include "model/weights.h"
 #include "train/outer_optimizer.h"
 #include "ttt/training_loss.h"
+#include "util/allocator.h"
 
 using namespace ttt;
 
 int main(int argc, char** argv) {
+  tune_allocator_for_tensors();
   int steps = 2, warmup = 1;
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {

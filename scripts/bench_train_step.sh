@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Meta vs pretrain training step on the same E2E model, fp32 and bf16; prints a JSON array.
+# Meta vs pretrain training step on the same E2E model, fp32 and bf16, and meta without chunk
+# recomputation (inner_remat_freq=0); prints a JSON array.
 # Extra arguments are config overrides applied to every case (e.g. backend.device=cuda).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,10 +10,12 @@ BASE=(+experiment=tiny/pretrain/pretrain-tiny-e2e training.seq_length=8192 model
 echo "["
 first=1
 for dtype in fp32 bf16; do
-  for mode in pretrain meta; do
+  for mode in pretrain meta:1 meta:0; do
     [ $first -eq 1 ] || echo ","
     first=0
-    "$BIN" "${BASE[@]}" training.train_mode=$mode model.compute_dtype=$dtype "$@"
+    remat="${mode#*:}"; [ "$remat" = "$mode" ] && remat=1
+    "$BIN" "${BASE[@]}" training.train_mode="${mode%%:*}" training.inner_remat_freq="$remat" \
+      model.compute_dtype=$dtype "$@"
   done
 done
 echo "]"

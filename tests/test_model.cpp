@@ -48,6 +48,19 @@ TEST(Model, ChunkedSuffixSwaEqualsFullSequenceSwa) {
   }
 }
 
+TEST(Model, ChunkedEqualsFullAcrossManyQueryBlocks) {
+  // Long enough that the full-sequence path runs several query blocks (block = max(W/4, 64)).
+  torch::NoGradGuard no_grad;
+  auto cfg = tiny_model_config();
+  cfg.sliding_window_size = 300;
+  cfg.mini_batch_size = 50;
+  auto w = ModelWeights::initialize(cfg, 3);
+  auto ids = random_batch(1, 400, cfg.vocab_size, 8).input_ids;
+  auto full = full_sequence_logits(cfg, w, ids);
+  auto chunked = chunked_logits(cfg, w, ids);
+  EXPECT_TRUE(torch::allclose(full, chunked, 1e-4, 1e-5)) << (full - chunked).abs().max().item<double>();
+}
+
 TEST(Model, ChunkedDiffersWhenWindowIsWrong) {
   // The equivalence above must be able to fail: a cache that forgets the window changes logits.
   torch::NoGradGuard no_grad;
@@ -78,6 +91,22 @@ TEST(Model, SwaEqualsFullAttentionWhenWindowCoversSequence) {
   // And a window shorter than the sequence does change the result.
   swa.sliding_window_size = 8;
   EXPECT_FALSE(torch::allclose(full_sequence_logits(swa, w, ids), b, 1e-4, 1e-5));
+}
+
+TEST(Model, SwaEqualsFullAttentionAcrossQueryBlocks) {
+  // 1100 tokens: full attention runs two query blocks of up to 1024, SWA (W = 1100) five of 275.
+  torch::NoGradGuard no_grad;
+  auto swa = tiny_model_config();
+  swa.prime = false;
+  swa.suffix_len = 0;
+  swa.num_hidden_layers = 1;
+  swa.sliding_window_size = 1100;
+  swa.mini_batch_size = 1100;
+  auto fa = swa;
+  fa.seq_modeling_block = "self_attention";
+  auto w = ModelWeights::initialize(swa, 5);
+  auto ids = random_batch(1, 1100, swa.vocab_size, 2).input_ids;
+  EXPECT_TRUE(torch::allclose(full_sequence_logits(swa, w, ids), full_sequence_logits(fa, w, ids), 1e-4, 1e-5));
 }
 
 TEST(Model, SlidingWindowMaskOnlySeesTheWindow) {
