@@ -37,8 +37,9 @@ struct ModelConfig {
   double embd_pdrop = 0.0;
   double attn_pdrop = 0.0;
   bool tie_word_embeddings = false;
-  // Rematerialisation policies of the reference (JAX checkpoint policy names). Here any non-empty
-  // policy on a block turns on activation recomputation for that level (see docs/configuration.md).
+  // Rematerialisation policies of the reference (JAX checkpoint policy names inside a block).
+  // Accepted for parity with the official configs; they select nothing here. Recomputation is
+  // chunk-level, through training.inner_remat_freq (see docs/configuration.md).
   std::string remat_block;
   std::string remat_block_bwd;
   std::string remat_prefix_block = "nothing_saveable";
@@ -119,7 +120,7 @@ struct TrainingConfig {
   std::string train_mode = "pretrain";  // pretrain | meta
   std::string data_split = "train";
   std::string eval_split = "val";
-  int64_t inner_remat_freq = 1;
+  int64_t inner_remat_freq = 1;  // meta mode: recompute groups of this many chunks in backward; 0 = keep the graph
   OptimizerConfig optimizer_outer = OptimizerConfig::adamw_defaults();
   OptimizerConfig optimizer_inner = OptimizerConfig::sgd_defaults();
   std::vector<std::string> spec_outer{"**"};
