@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/loader.h"
-#include "data/sequence_loader.h"
+#include "data/dataset.h"
 #include "model/layers.h"
 #include "model/weights.h"
 #include "train/outer_optimizer.h"
@@ -35,17 +35,14 @@ int main(int argc, char** argv) {
     auto w = ModelWeights::initialize(cfg.model, 0, dtype_from_name(cfg.model.param_dtype), device);
     OuterOptimizer opt(cfg.training.optimizer_outer, cfg.training.spec_outer, w);
     const int64_t B = cfg.training.global_batch_size, T = cfg.training.seq_length;
-    auto tokens = dummy_tokens((T + 1) * B + 1, cfg.model.vocab_size, cfg.model.bos_token_id, 0);
-    LoaderOptions lo;
-    lo.seq_length = T;
-    lo.batch_size = B;
-    lo.bos_token_id = cfg.model.bos_token_id;
-    SequenceLoader loader(tokens, lo);
+    Config dummy = cfg;
+    dummy.training.dummy_dataset = true;
+    auto loader = make_train_loader(dummy);
 
     const auto options = TttOptions::from_config(cfg, 0);
     double total = 0.0;
     for (int s = 0; s < warmup + steps; ++s) {
-      auto batch = loader.next()->to(device);
+      auto batch = loader->next()->to(device);
       const auto t0 = std::chrono::steady_clock::now();
       opt.zero_grad();
       loss_and_backward(cfg.model, w, batch, options, cfg.training.inner_remat_freq, 1.0);
@@ -54,7 +51,6 @@ int main(int argc, char** argv) {
       if (device.is_cuda()) torch::cuda::synchronize();
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (s >= warmup) total += dt;
-      loader.set_position(0);
     }
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);

@@ -9,6 +9,10 @@ STEPS="${STEPS:-60}"
 WARMUP=$(( STEPS / 10 > 0 ? STEPS / 10 : 1 ))
 EXP_DIR="${EXP_DIR:-$ROOT/experiments}"
 start=$(date +%s)
+# The 18 books as a byte-level zarr dataset (two of them are Latin-1, read as such explicitly).
+if [ ! -f data/gutenberg-byte/zarr.json ]; then
+  build/ttt prepare data/gutenberg --output data/gutenberg-byte --tokenizer byte --latin1 --val-fraction 0.1
+fi
 for variant in e2e swa fa; do
   echo "== pretrain-tiny-$variant: $STEPS steps"
   build/ttt train +experiment=tiny/pretrain/pretrain-tiny-$variant \

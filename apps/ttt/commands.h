@@ -10,6 +10,8 @@ using Run = std::function<int()>;
 
 Run add_info_command(CLI::App& app);
 Run add_train_command(CLI::App& app);
+Run add_tokenize_command(CLI::App& app);
+Run add_prepare_command(CLI::App& app);
 
 // Positional `overrides...` shared by every command that reads a configuration.
 void add_overrides_option(CLI::App& command, std::vector<std::string>& overrides);

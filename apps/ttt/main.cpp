@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   CLI::App app{"ttt: End-to-End Test-Time Training (TTT-E2E) for long-context language models"};
   app.require_subcommand(1);
   std::map<CLI::App*, ttt::cli::Run> runs;
-  for (auto add : {ttt::cli::add_info_command, ttt::cli::add_train_command}) {
+  for (auto add : {ttt::cli::add_info_command, ttt::cli::add_train_command, ttt::cli::add_tokenize_command,
+                    ttt::cli::add_prepare_command}) {
     auto run = add(app);
     runs[app.get_subcommands({}).back()] = run;
   }

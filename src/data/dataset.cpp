@@ -1,34 +1,58 @@
 #include "data/dataset.h"
 
-#include "data/byte_tokenizer.h"
-#include "data/sequence_loader.h"
-#include "data/text_corpus.h"
+#include <filesystem>
+
+#include "data/zarr/zarr.h"
 
 namespace ttt {
 
-TokenDataset open_dataset(const Config& config) {
+std::unique_ptr<TokenSource> open_split(const Config& config, const std::string& split) {
   const auto& t = config.training;
   const auto& m = config.model;
-  TokenDataset d;
   if (t.dummy_dataset) {
-    const int64_t n = std::max<int64_t>(1 << 20, (t.seq_length + 1) * t.global_batch_size * 4);
-    d.train = dummy_tokens(n, m.vocab_size, m.bos_token_id, static_cast<uint64_t>(t.data_seed));
-    d.val = dummy_tokens(n, m.vocab_size, m.bos_token_id, static_cast<uint64_t>(t.data_seed) + 1);
-    d.description = "dummy dataset: " + std::to_string(n) + " random tokens per split";
-    return d;
+    // 2^25 tokens like the reference's dummy source, fewer when that is more than a run needs.
+    const int64_t n = std::min<int64_t>(1 << 25, std::max<int64_t>(1 << 20, (t.seq_length + 1) * t.global_batch_size * 8));
+    const uint64_t seed = static_cast<uint64_t>(t.data_seed) * 2 + (split == t.eval_split ? 1 : 0);
+    return dummy_token_source(n, m.vocab_size, m.bos_token_id, seed);
   }
   const std::string& path = require(t.dataset_path, "training.dataset_path");
-  if (m.vocab_size != ByteTokenizer::kVocabSize || m.bos_token_id != ByteTokenizer::kBos ||
-      m.eos_token_id != ByteTokenizer::kEos)
-    throw ConfigError("training.dataset_path '" + path +
-                      "' is a text directory, read with the byte tokenizer: it needs model.vocab_size=258, "
-                      "bos_token_id=256, eos_token_id=257");
-  auto splits = load_text_corpus(TextCorpusOptions{path, 0.1, 0});
-  d.train = std::make_shared<const std::vector<int32_t>>(std::move(splits.train));
-  d.val = std::make_shared<const std::vector<int32_t>>(std::move(splits.val));
-  d.description = "text corpus " + path + ": " + std::to_string(d.train->size()) + " train / " +
-                  std::to_string(d.val->size()) + " val byte tokens";
-  return d;
+  if (!std::filesystem::exists(path))
+    throw ConfigError("training.dataset_path: '" + path + "' does not exist (prepare a dataset with `ttt prepare`)");
+  if (!is_zarr_group(path))
+    throw ConfigError("training.dataset_path: '" + path + "' is not a zarr dataset (no group zarr.json; prepare one with `ttt prepare`)");
+  return std::make_unique<ZarrTokenSource>((std::filesystem::path(path) / split).string());
+}
+
+std::unique_ptr<SequenceLoader> make_train_loader(const Config& config, int64_t rank, int64_t world_size) {
+  const auto& t = config.training;
+  if (t.global_batch_size % world_size != 0)
+    throw ConfigError("training.global_batch_size (" + std::to_string(t.global_batch_size) +
+                      ") must be divisible by the number of processes (" + std::to_string(world_size) + ")");
+  LoaderOptions o;
+  o.seq_length = t.seq_length;
+  o.batch_size = t.global_batch_size / world_size;
+  o.seed = static_cast<uint64_t>(t.data_seed);
+  o.rank = rank;
+  o.world_size = world_size;
+  o.bos_token_id = config.model.bos_token_id;
+  o.vocab_size = config.model.vocab_size;
+  return std::make_unique<SequenceLoader>(open_split(config, t.data_split), o);
+}
+
+std::unique_ptr<SequenceLoader> make_eval_loader(const Config& config, int64_t rank, int64_t world_size) {
+  const auto& t = config.training;
+  auto source = open_split(config, t.eval_split);
+  const int64_t samples = source->size() > 0 ? (source->size() - 1) / t.seq_length : 0;
+  LoaderOptions o;
+  o.seq_length = t.seq_length;
+  o.batch_size = std::max<int64_t>(1, std::min<int64_t>(t.eval_batch_size, samples / world_size));
+  o.shuffle = false;
+  o.repeat = false;
+  o.rank = rank;
+  o.world_size = world_size;
+  o.bos_token_id = config.model.bos_token_id;
+  o.vocab_size = config.model.vocab_size;
+  return std::make_unique<SequenceLoader>(std::move(source), o);
 }
 
 }  // namespace ttt

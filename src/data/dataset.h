@@ -1,21 +1,26 @@
-// Where a run's tokens come from: training.dummy_dataset (seeded random tokens) or the dataset at
-// training.dataset_path. A directory of .txt files is read with the byte tokenizer.
+// Where a run's tokens come from: training.dummy_dataset (seeded random tokens), or the zarr
+// dataset at training.dataset_path (by default deploy_paths.data[training.dataset_name]), whose
+// arrays are named by the split (training.data_split, training.eval_split).
 #pragma once
 
 #include <memory>
-#include <vector>
+#include <string>
 
 #include "config/config.h"
+#include "data/sequence_loader.h"
+#include "data/token_source.h"
 
 namespace ttt {
 
-struct TokenDataset {
-  std::shared_ptr<const std::vector<int32_t>> train;
-  std::shared_ptr<const std::vector<int32_t>> val;
-  std::string description;  // for logs: what was loaded
-};
+// Throws ConfigError / ZarrError naming the key or the path.
+std::unique_ptr<TokenSource> open_split(const Config& config, const std::string& split);
 
-// Throws ConfigError / std::runtime_error naming the key or the path.
-TokenDataset open_dataset(const Config& config);
+// The training stream of this rank: shuffled with training.data_seed, repeating, host batches of
+// global_batch_size / world_size.
+std::unique_ptr<SequenceLoader> make_train_loader(const Config& config, int64_t rank = 0, int64_t world_size = 1);
+
+// One ordered pass over the eval split in batches of training.eval_batch_size (fewer when the
+// split is smaller), sharded by rank.
+std::unique_ptr<SequenceLoader> make_eval_loader(const Config& config, int64_t rank = 0, int64_t world_size = 1);
 
 }  // namespace ttt

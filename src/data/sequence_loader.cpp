@@ -8,19 +8,33 @@
 
 namespace ttt {
 
-SequenceLoader::SequenceLoader(std::shared_ptr<const std::vector<int32_t>> tokens, LoaderOptions options)
-    : tokens_(std::move(tokens)), options_(options) {
-  const int64_t n = static_cast<int64_t>(tokens_->size());
+SequenceLoader::SequenceLoader(std::unique_ptr<TokenSource> source, LoaderOptions options)
+    : source_(std::move(source)), options_(options) {
+  if (options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size)
+    throw std::invalid_argument("loader: rank " + std::to_string(options_.rank) + " outside world size " +
+                                std::to_string(options_.world_size));
+  const int64_t n = source_->size();
   num_samples_ = n > 0 ? (n - 1) / options_.seq_length : 0;
-  if (num_samples_ < options_.batch_size)
-    throw std::runtime_error("dataset too small: " + std::to_string(n) + " tokens give " +
+  const int64_t host_batches = num_samples_ / options_.batch_size;   // drop the partial batch
+  batches_per_pass_ = host_batches / options_.world_size;            // equal count on every rank
+  if (batches_per_pass_ < 1)
+    throw std::runtime_error(source_->describe() + ": " + std::to_string(n) + " tokens give " +
                              std::to_string(num_samples_) + " samples of " + std::to_string(options_.seq_length) +
-                             " tokens, fewer than one batch of " + std::to_string(options_.batch_size));
+                             " tokens, fewer than one batch of " + std::to_string(options_.batch_size) +
+                             " for each of " + std::to_string(options_.world_size) + " rank(s)");
 }
 
-int64_t SequenceLoader::sample_at(int64_t position) {
-  if (!options_.shuffle) return position % num_samples_;
-  const int64_t epoch = position / num_samples_;
+void SequenceLoader::set_position(int64_t position) {
+  if (position < 0) throw std::invalid_argument("loader position must be >= 0");
+  position_ = position;
+}
+
+int64_t SequenceLoader::sample_index(int64_t position, int64_t row) {
+  // Host batch g = position * world + rank covers draws [g*B, (g+1)*B) of the sample order.
+  const int64_t draw = (position * options_.world_size + options_.rank) * options_.batch_size + row;
+  const int64_t usable = batches_per_pass_ * options_.world_size * options_.batch_size;
+  const int64_t epoch = draw / usable, within = draw % usable;
+  if (!options_.shuffle) return within;
   if (epoch != permutation_epoch_) {
     permutation_.resize(num_samples_);
     std::iota(permutation_.begin(), permutation_.end(), 0);
@@ -28,35 +42,28 @@ int64_t SequenceLoader::sample_at(int64_t position) {
     std::shuffle(permutation_.begin(), permutation_.end(), rng);
     permutation_epoch_ = epoch;
   }
-  return permutation_[position % num_samples_];
+  return permutation_[within];
 }
 
 std::optional<Batch> SequenceLoader::next() {
   const int64_t B = options_.batch_size, T = options_.seq_length;
-  if (!options_.repeat && position_ + B > num_samples_) return std::nullopt;
+  if (!options_.repeat && position_ >= batches_per_pass_) return std::nullopt;
   auto input = torch::empty({B, T}, torch::kInt64), target = torch::empty({B, T}, torch::kInt64);
-  auto in = input.accessor<int64_t, 2>(), tg = target.accessor<int64_t, 2>();
+  buffer_.resize(T + 1);
   for (int64_t r = 0; r < B; ++r) {
-    const int64_t start = sample_at(position_ + r) * T;
-    for (int64_t t = 0; t < T; ++t) {
-      in[r][t] = (*tokens_)[start + t];
-      tg[r][t] = (*tokens_)[start + t + 1];
-    }
+    const int64_t start = sample_index(position_, r) * T;
+    source_->read(start, T + 1, buffer_.data());
+    if (options_.vocab_size > 0)
+      for (int64_t k = 0; k <= T; ++k)
+        if (buffer_[k] < 0 || buffer_[k] >= options_.vocab_size)
+          throw std::runtime_error(source_->describe() + ": token id " + std::to_string(buffer_[k]) + " at index " +
+                                   std::to_string(start + k) + " is outside the model's vocabulary of " +
+                                   std::to_string(options_.vocab_size));
+    std::copy(buffer_.begin(), buffer_.end() - 1, input[r].data_ptr<int64_t>());
+    std::copy(buffer_.begin() + 1, buffer_.end(), target[r].data_ptr<int64_t>());
   }
-  position_ += B;
+  position_ += 1;
   return Batch{input, target, (target != options_.bos_token_id).to(torch::kFloat32)};
-}
-
-std::shared_ptr<const std::vector<int32_t>> dummy_tokens(int64_t num_tokens, int64_t vocab_size, int64_t bos_token_id,
-                                                          uint64_t seed) {
-  auto tokens = std::make_shared<std::vector<int32_t>>(num_tokens);
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> draw(0, static_cast<int32_t>(vocab_size - 2));
-  for (auto& t : *tokens) {
-    t = draw(rng);
-    if (t >= bos_token_id) t += 1;  // skip BOS so every target counts
-  }
-  return tokens;
 }
 
 }  // namespace ttt

@@ -1,8 +1,10 @@
-// Fixed-length training samples from a 1-D token stream, as the reference's loader cuts them:
-// sample i = tokens[i*T : (i+1)*T + 1], count = (N - 1) / T; input = sample[:-1],
-// target = sample[1:], loss mask = target != BOS. Training order is a seeded shuffle, reshuffled
-// every epoch; evaluation is one ordered pass. The position (samples consumed) is the loader's
-// whole state, so a checkpoint can restore it exactly.
+// Fixed-length samples from a token stream, cut, ordered and sharded as the reference's loader
+// does: sample i = tokens[i*T : (i+1)*T + 1], count = (N - 1) / T; input = sample[:-1],
+// target = sample[1:], loss mask = target != BOS. Samples are put in a seeded random order
+// (training; reshuffled each epoch with the seed and the epoch number) or kept in order
+// (evaluation), grouped into host batches of global_batch_size / world_size, and host batch g goes
+// to rank g % world_size. The state is the number of batches this rank has taken (`position`):
+// restoring it reproduces the stream exactly.
 #pragma once
 
 #include <cstdint>
@@ -11,41 +13,49 @@
 #include <vector>
 
 #include "data/batch.h"
+#include "data/token_source.h"
 
 namespace ttt {
 
 struct LoaderOptions {
   int64_t seq_length = 1024;
-  int64_t batch_size = 8;
+  int64_t batch_size = 8;  // per rank (host batch)
   uint64_t seed = 0;
   bool shuffle = true;
-  bool repeat = true;  // false: stop after one pass (a last partial batch is dropped)
+  bool repeat = true;  // false: one pass; the last partial batch and the batches that would
+                       // leave ranks unequal are dropped (every rank takes the same count)
+  int64_t rank = 0;
+  int64_t world_size = 1;
   int64_t bos_token_id = 1;
+  int64_t vocab_size = 0;  // > 0: a token id outside [0, vocab_size) is an error naming its position
 };
 
 class SequenceLoader {
  public:
-  // Throws std::runtime_error when the stream holds fewer tokens than one sample.
-  SequenceLoader(std::shared_ptr<const std::vector<int32_t>> tokens, LoaderOptions options);
+  // Throws std::runtime_error when the source holds fewer samples than one batch per rank.
+  SequenceLoader(std::unique_ptr<TokenSource> source, LoaderOptions options);
 
   int64_t num_samples() const { return num_samples_; }
-  int64_t batches_per_epoch() const { return num_samples_ / options_.batch_size; }
+  // Batches this rank takes in one pass (without repeat: in total).
+  int64_t batches_per_pass() const { return batches_per_pass_; }
   std::optional<Batch> next();
   int64_t position() const { return position_; }
-  void set_position(int64_t position) { position_ = position; }
+  void set_position(int64_t position);
+  const LoaderOptions& options() const { return options_; }
+  const TokenSource& source() const { return *source_; }
+
+  // The sample index the loader reads for row `row` of this rank's batch number `position`.
+  int64_t sample_index(int64_t position, int64_t row);
 
  private:
-  int64_t sample_at(int64_t position);  // which sample the position-th draw is
-  std::shared_ptr<const std::vector<int32_t>> tokens_;
+  std::unique_ptr<TokenSource> source_;
   LoaderOptions options_;
   int64_t num_samples_ = 0;
+  int64_t batches_per_pass_ = 0;
   int64_t position_ = 0;
   int64_t permutation_epoch_ = -1;
   std::vector<int64_t> permutation_;
+  std::vector<int64_t> buffer_;
 };
-
-// Uniform random tokens in [0, vocab) excluding BOS (training.dummy_dataset), seeded.
-std::shared_ptr<const std::vector<int32_t>> dummy_tokens(int64_t num_tokens, int64_t vocab_size, int64_t bos_token_id,
-                                                          uint64_t seed);
 
 }  // namespace ttt

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/loader.h"
+#include "data/dataset.h"
 #include "model/layers.h"
 #include "train/lr_schedule.h"
 #include "ttt/inner_optimizer.h"
@@ -54,14 +55,10 @@ Trainer::Trainer(Config config) : config_(std::move(config)), device_(parse_devi
   std::filesystem::create_directories(run_dir_);
   write_text(run_dir_ / "config.yaml", to_yaml(config_));
 
-  dataset_ = open_dataset(config_);
-  std::cout << "data: " << dataset_.description << std::endl;
-  LoaderOptions lo;
-  lo.seq_length = t.seq_length;
-  lo.batch_size = t.global_batch_size / t.accum_steps;
-  lo.seed = static_cast<uint64_t>(t.data_seed);
-  lo.bos_token_id = config_.model.bos_token_id;
-  train_loader_ = std::make_unique<SequenceLoader>(dataset_.train, lo);
+  auto loader = make_train_loader(config_);
+  std::cout << "data: " << loader->source().describe() << ": " << loader->num_samples() << " samples of "
+            << t.seq_length << " tokens" << std::endl;
+  train_loader_ = std::make_unique<PrefetchLoader>(std::move(loader));
 
   weights_ = ModelWeights::initialize(config_.model, static_cast<uint64_t>(t.model_seed),
                                       dtype_from_name(config_.model.param_dtype), device_);
@@ -75,8 +72,12 @@ StepMetrics Trainer::train_step(int64_t step) {
 
   optimizer_->zero_grad();
   double loss_sum = 0.0;
+  // Accumulation splits the host batch, so the samples of a step do not depend on accum_steps.
+  const Batch host = *train_loader_->next();
+  const auto inputs = host.input_ids.chunk(t.accum_steps, 0), targets = host.targets.chunk(t.accum_steps, 0),
+             masks = host.loss_mask.chunk(t.accum_steps, 0);
   for (int64_t micro = 0; micro < t.accum_steps; ++micro) {
-    auto batch = train_loader_->next()->to(device_);
+    const Batch batch = Batch{inputs[micro], targets[micro], masks[micro]}.to(device_);
     auto out = loss_and_backward(config_.model, weights_, batch, options, t.inner_remat_freq,
                                  1.0 / static_cast<double>(t.accum_steps));
     loss_sum += out.loss.item<double>();
@@ -121,14 +122,8 @@ EvalResult Trainer::train() {
     if (t.break_step >= 0 && step >= t.break_step) break;
     log_step(train_step(step));
   }
-  LoaderOptions lo;
-  lo.seq_length = t.seq_length;
-  lo.batch_size = std::min<int64_t>(t.eval_batch_size, std::max<int64_t>(1, ((int64_t)dataset_.val->size() - 1) / t.seq_length));
-  lo.shuffle = false;
-  lo.repeat = false;
-  lo.bos_token_id = config_.model.bos_token_id;
-  SequenceLoader val(dataset_.val, lo);
-  auto result = evaluate(config_, weights_, val, device_);
+  auto val = make_eval_loader(config_);
+  auto result = evaluate(config_, weights_, *val, device_);
   nlohmann::json j = {{"split", t.eval_split}, {"loss", result.loss}, {"num_sequences", result.num_sequences},
                       {"nll_by_position", result.nll_by_position}};
   write_text(run_dir_ / "eval.json", j.dump() + "\n");

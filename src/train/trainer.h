@@ -8,8 +8,7 @@
 #include <memory>
 
 #include "config/config.h"
-#include "data/dataset.h"
-#include "data/sequence_loader.h"
+#include "data/prefetch_loader.h"
 #include "model/weights.h"
 #include "train/evaluator.h"
 #include "train/outer_optimizer.h"
@@ -42,8 +41,7 @@ class Trainer {
   Config config_;
   torch::Device device_;
   std::filesystem::path run_dir_;
-  TokenDataset dataset_;
-  std::unique_ptr<SequenceLoader> train_loader_;
+  std::unique_ptr<PrefetchLoader> train_loader_;
   ModelWeights weights_;
   std::unique_ptr<OuterOptimizer> optimizer_;
   double start_time_ = 0.0;
