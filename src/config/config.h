@@ -148,10 +148,17 @@ struct BackendConfig {
 };
 
 struct CheckpointConfig {
-  std::string float_dtype = "bf16";
-  bool save_optimizer_state = true;
+  // dtype of the saved weights. The reference declares "bf16" but never uses it; here it is
+  // applied, so the default is fp32 (exact resume). bf16 halves checkpoint size but a run resumed
+  // from it is not bitwise identical to an uninterrupted one.
+  std::string float_dtype = "fp32";
+  bool save_optimizer_state = true;  // false: weights only (resuming then needs load_part=params)
   std::optional<std::string> checkpoint_dir;
   std::optional<std::string> resume_checkpoint_dir;
+  // Ours: a regular checkpoint every save_freq steps (0: none), of which the last keep_last are
+  // kept; milestones (training.save_milestone_freq) and the final step are always saved and kept.
+  int64_t save_freq = 100;
+  int64_t keep_last = 3;
 };
 
 struct DeployPathsConfig {

@@ -125,6 +125,8 @@ std::vector<FieldSpec> build_registry() {
       TTT_FIELD(checkpoint, save_optimizer_state, Null),
       TTT_FIELD(checkpoint, checkpoint_dir, Missing),
       TTT_FIELD(checkpoint, resume_checkpoint_dir, Missing),
+      TTT_FIELD(checkpoint, save_freq, Null),
+      TTT_FIELD(checkpoint, keep_last, Null),
 
       TTT_FIELD(deploy_paths, data, Missing),
       TTT_FIELD(deploy_paths, checkpoint, Missing),

@@ -57,6 +57,8 @@ void validate_config(const Config& config) {
                   {"training.accum_steps", training.accum_steps},
                   {"training.total_steps", training.total_steps},
                   {"training.eval_batch_size", training.eval_batch_size}});
+  check(config.checkpoint.save_freq >= 0, "checkpoint.save_freq must be >= 0 (0: no regular checkpoints)");
+  check(config.checkpoint.keep_last >= 1, "checkpoint.keep_last must be >= 1");
   check(training.inner_remat_freq >= 0,
         "training.inner_remat_freq must be >= 0 (0: no recomputation), got " + std::to_string(training.inner_remat_freq));
   if (training.n_data_parallel) {

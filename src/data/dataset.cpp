@@ -10,8 +10,11 @@ std::unique_ptr<TokenSource> open_split(const Config& config, const std::string&
   const auto& t = config.training;
   const auto& m = config.model;
   if (t.dummy_dataset) {
-    // 2^25 tokens like the reference's dummy source, fewer when that is more than a run needs.
-    const int64_t n = std::min<int64_t>(1 << 25, std::max<int64_t>(1 << 20, (t.seq_length + 1) * t.global_batch_size * 8));
+    // Training: up to 2^25 tokens like the reference's dummy source, fewer when a run needs less.
+    // Evaluation: four eval batches, a smoke test of the eval path rather than a measurement.
+    const int64_t n = split == t.eval_split
+                          ? (t.seq_length + 1) * t.eval_batch_size * 4 + 1
+                          : std::min<int64_t>(1 << 25, std::max<int64_t>(1 << 20, (t.seq_length + 1) * t.global_batch_size * 8));
     const uint64_t seed = static_cast<uint64_t>(t.data_seed) * 2 + (split == t.eval_split ? 1 : 0);
     return dummy_token_source(n, m.vocab_size, m.bos_token_id, seed);
   }

@@ -1,5 +1,6 @@
 #include "model/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/layers.h"
@@ -32,7 +33,27 @@ torch::Tensor positions(int64_t start, int64_t end, torch::Device device) {
   return torch::arange(start, end, torch::TensorOptions().dtype(torch::kInt64).device(device));
 }
 
+// apply_rope with the precomputed angles of the positions [begin, end) of `table`: one complex
+// multiplication per pair, (re + i im) * (cos + i sin), the same products apply_rope forms.
+torch::Tensor rotate(const torch::Tensor& x, const RopeTable& table, int64_t begin, int64_t end) {
+  const int64_t d = x.size(-1);
+  const auto acc = c10::toRealValueType(table.rotation.scalar_type());
+  auto pairs = torch::view_as_complex(x.to(acc).contiguous().view({x.size(0), x.size(1), x.size(2), d / 2, 2}));
+  auto rotation = table.rotation.slice(0, begin, end).view({1, -1, 1, d / 2});
+  return torch::view_as_real(pairs * rotation).view(x.sizes()).to(x.scalar_type());
+}
+
 }  // namespace
+
+RopeTable rope_table(const ModelConfig& cfg, int64_t length, torch::ScalarType dtype, torch::Device device) {
+  const auto acc = dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  const int64_t d = cfg.hidden_size / cfg.num_attention_heads;
+  // Angles in float64, then rounded to the accumulation dtype, as apply_rope computes them.
+  auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  auto inv_freq = torch::pow(cfg.rope_theta, -torch::arange(0, d, 2, opts) / static_cast<double>(d));
+  auto angles = positions(0, length, device).to(opts).unsqueeze(1) * inv_freq.unsqueeze(0);  // [length, d/2]
+  return RopeTable{torch::view_as_complex(torch::stack({angles.cos().to(acc), angles.sin().to(acc)}, -1))};
+}
 
 KvCache empty_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType dtype, torch::Device device) {
   const int64_t H = cfg.num_attention_heads, d = cfg.hidden_size / H, W = cfg.sliding_window_size;
@@ -78,22 +99,71 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
   return output_projection(cfg, w, outs.size() == 1 ? outs[0] : torch::cat(outs, 1));
 }
 
-torch::Tensor attention_chunk(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
-                              KvCache& cache, int64_t chunk_index) {
-  const int64_t b = x.size(1), W = cache.k.size(1);
+torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x, KvCache& cache,
+                             int64_t start_position, const RopeTable* rope) {
+  const int64_t n = x.size(1), W = cache.k.size(1);
   auto qkv = project_qkv(cfg, w, x);
-  auto keys = torch::cat({cache.k, qkv.k.to(cache.k.scalar_type())}, 1);  // [B, W + b, H, d]
+  auto keys = torch::cat({cache.k, qkv.k.to(cache.k.scalar_type())}, 1);  // [B, W + n, H, d]
   auto values = torch::cat({cache.v, qkv.v.to(cache.v.scalar_type())}, 1);
-  auto q = apply_rope(qkv.q, positions(W, W + b, x.device()), cfg.rope_theta);
-  auto k = apply_rope(keys, positions(0, W + b, x.device()), cfg.rope_theta);
-  // Absolute indices: query i is token c*b + i, key j is token c*b - W + j. Keys before the start
-  // of the sequence are the cache's zero initialisation and stay hidden.
-  auto qi = positions(chunk_index * b, (chunk_index + 1) * b, x.device()).unsqueeze(1);
-  auto ki = positions(chunk_index * b - W, (chunk_index + 1) * b, x.device()).unsqueeze(0);
+  const auto acc = qkv.q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  const bool tabled = rope != nullptr && rope->rotation.size(0) >= W + n &&
+                      c10::toRealValueType(rope->rotation.scalar_type()) == acc;
+  auto q = tabled ? rotate(qkv.q, *rope, W, W + n) : apply_rope(qkv.q, positions(W, W + n, x.device()), cfg.rope_theta);
+  auto k = tabled ? rotate(keys, *rope, 0, W + n) : apply_rope(keys, positions(0, W + n, x.device()), cfg.rope_theta);
+  // Absolute indices: query i is token start + i, key j is token start - W + j. Keys before the
+  // start of the sequence are the cache's zero initialisation and stay hidden.
+  auto qi = positions(start_position, start_position + n, x.device()).unsqueeze(1);
+  auto ki = positions(start_position - W, start_position + n, x.device()).unsqueeze(0);
   auto mask = (qi >= ki) & (qi - ki < W) & (ki >= 0);
   auto out = masked_attention(q, k, values.to(q.scalar_type()), mask);
-  cache = KvCache{keys.slice(1, b, W + b), values.slice(1, b, W + b)};
+  cache = KvCache{keys.slice(1, n, W + n), values.slice(1, n, W + n)};
   return output_projection(cfg, w, out);
+}
+
+torch::Tensor attention_chunk(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
+                              KvCache& cache, int64_t chunk_index) {
+  return attention_step(cfg, w, x, cache, chunk_index * x.size(1));
+}
+
+GrowingKvCache empty_growing_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType dtype,
+                                      torch::Device device, int64_t capacity) {
+  const int64_t H = cfg.num_attention_heads, d = cfg.hidden_size / H;
+  auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  return GrowingKvCache{torch::zeros({batch, capacity, H, d}, opts), torch::zeros({batch, capacity, H, d}, opts), 0};
+}
+
+torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
+                                     GrowingKvCache& cache) {
+  const int64_t n = x.size(1), start = cache.length, end = start + n;
+  auto qkv = project_qkv(cfg, w, x);
+  auto pos = positions(start, end, x.device());
+  auto q = apply_rope(qkv.q, pos, cfg.rope_theta);
+  auto k = apply_rope(qkv.k, pos, cfg.rope_theta);
+  if (end > cache.k.size(1)) {
+    // Doubling keeps the total copying linear in the context (amortised O(1) per token).
+    const int64_t capacity = std::max<int64_t>(end, 2 * cache.k.size(1));
+    auto grow = [&](const torch::Tensor& old) {
+      auto sizes = old.sizes().vec();
+      sizes[1] = capacity;
+      auto bigger = torch::zeros(sizes, old.options());
+      bigger.slice(1, 0, start).copy_(old.slice(1, 0, start));
+      return bigger;
+    };
+    cache.k = grow(cache.k);
+    cache.v = grow(cache.v);
+  }
+  // The cache is state, not part of any graph: decoding a full-attention model never trains.
+  {
+    torch::NoGradGuard no_grad;
+    cache.k.slice(1, start, end).copy_(k.to(cache.k.scalar_type()));
+    cache.v.slice(1, start, end).copy_(qkv.v.to(cache.v.scalar_type()));
+  }
+  cache.length = end;
+  auto keys = cache.k.slice(1, 0, end).to(q.scalar_type());
+  auto values = cache.v.slice(1, 0, end).to(q.scalar_type());
+  auto qi = positions(start, end, x.device()).unsqueeze(1);
+  auto ki = positions(0, end, x.device()).unsqueeze(0);
+  return output_projection(cfg, w, masked_attention(q, keys, values, qi >= ki));
 }
 
 }  // namespace ttt

@@ -3,9 +3,12 @@
 //  - attention_full_sequence: the whole sequence at once (prefix blocks, baselines), causal and
 //    optionally limited to a sliding window; processed in query blocks so that sliding-window
 //    attention never materialises a T x T matrix (memory O(T * W)).
-//  - attention_chunk: one chunk of b tokens against a cache of the previous W keys/values (suffix
-//    blocks of the inner loop, decoding). The cache holds keys after QK-norm and before RoPE; RoPE
-//    is applied at local positions, which gives the same scores as absolute ones.
+//  - attention_step: n tokens at any absolute position against a cache of the W keys/values before
+//    them (decoding one token, prefill segments; attention_chunk is the inner loop's chunk form of
+//    it). The cache holds keys after QK-norm and before RoPE; RoPE is applied at local positions,
+//    which gives the same scores as absolute ones.
+//  - attention_step_growing: full causal attention against a cache of every earlier position
+//    (decoding full-attention models).
 // Shape legend: B batch, T time, b chunk, W window, H heads, d head dim, D = H * d.
 #pragma once
 
@@ -37,6 +40,38 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
 // [B, b, D]; `cache` is replaced by the last W keys/values.
 torch::Tensor attention_chunk(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
                               KvCache& cache, int64_t chunk_index);
+
+// cos/sin of the RoPE angles of positions 0 .. length - 1, for callers that rotate the same local
+// positions over and over (decoding rotates the whole window's keys at every token). Rotating
+// with it gives what apply_rope gives, up to float rounding.
+struct RopeTable {
+  torch::Tensor rotation;  // [length, d/2] complex: cos + i sin (complex128 for float64 models)
+};
+RopeTable rope_table(const ModelConfig& cfg, int64_t length, torch::ScalarType dtype, torch::Device device);
+
+// x [B, n, D] for the tokens at absolute positions start .. start + n - 1 -> [B, n, D]. `cache`
+// holds the keys/values of the W positions start - W .. start - 1 (positions < 0 are hidden) and
+// is replaced by those of the last W positions start + n - W .. start + n - 1. `rope`, when it
+// covers W + n positions, spares recomputing the rotation angles.
+torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x, KvCache& cache,
+                             int64_t start_position, const RopeTable* rope = nullptr);
+
+// Full causal attention's decoding cache. Keys are stored after QK-norm AND RoPE at absolute
+// positions: full attention never re-bases positions, so rotating each key once spares rotating
+// the whole cache at every token. Storage grows by doubling; `length` positions are valid.
+struct GrowingKvCache {
+  torch::Tensor k;  // [B, capacity, H, d], QK-normed, RoPE applied
+  torch::Tensor v;  // [B, capacity, H, d]
+  int64_t length = 0;
+};
+
+GrowingKvCache empty_growing_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType dtype,
+                                      torch::Device device, int64_t capacity = 256);
+
+// x [B, n, D] for positions cache.length .. cache.length + n - 1 -> [B, n, D]; appends their keys
+// and values to the cache.
+torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
+                                     GrowingKvCache& cache);
 
 // q [B, Tq, H, d], k/v [B, Tk, H, d], mask [Tq, Tk] (true = attend) -> [B, Tq, H, d].
 torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

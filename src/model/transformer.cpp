@@ -48,8 +48,21 @@ torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const
 
 torch::Tensor block_forward_chunk(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
                                   KvCache& cache, int64_t chunk_index) {
+  return block_forward_step(cfg, w, h, cache, chunk_index * h.size(1));
+}
+
+torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
+                                 KvCache& cache, int64_t start_position, const RopeTable* rope) {
+  auto out = residual(cfg, h, w.seq_norm, w.seq_post_norm, [&](const torch::Tensor& x) {
+    return attention_step(cfg, w.attn, x, cache, start_position, rope);
+  });
+  return mlps(cfg, w, out);
+}
+
+torch::Tensor block_forward_step_growing(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
+                                         GrowingKvCache& cache) {
   auto out = residual(cfg, h, w.seq_norm, w.seq_post_norm,
-                      [&](const torch::Tensor& x) { return attention_chunk(cfg, w.attn, x, cache, chunk_index); });
+                      [&](const torch::Tensor& x) { return attention_step_growing(cfg, w.attn, x, cache); });
   return mlps(cfg, w, out);
 }
 

@@ -30,6 +30,16 @@ torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const
 torch::Tensor block_forward_chunk(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
                                   KvCache& cache, int64_t chunk_index);
 
+// One block over the tokens at absolute positions start .. start + n - 1 (h [B, n, D]) with a
+// sliding-window KV cache of the W positions before them (replaced in place): decoding and prefill.
+// `rope`: precomputed rotation angles (see attention_step).
+torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
+                                 KvCache& cache, int64_t start_position, const RopeTable* rope = nullptr);
+
+// One block over the next n tokens with full causal attention against a growing cache.
+torch::Tensor block_forward_step_growing(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
+                                         GrowingKvCache& cache);
+
 // Final RMSNorm and the output head (tied: h @ wte^T): [B, T, D] -> logits [B, T, V].
 torch::Tensor lm_head(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h);
 

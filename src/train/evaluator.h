@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <string>
 #include <vector>
 
 #include "config/config.h"
@@ -22,5 +23,11 @@ struct EvalResult {
 // `max_batches` < 0: the whole split.
 EvalResult evaluate(const Config& config, const ModelWeights& weights, SequenceLoader& loader, torch::Device device,
                     int64_t max_batches = -1);
+
+// Writes the evaluation into `dir`: eval.json (split, step, loss, num_sequences,
+// nll_by_position), eval_nll_by_position.csv (position,nll) and loss_by_position.svg. Each file
+// is written beside and renamed, so a reader never sees half of one.
+void write_eval_outputs(const std::string& dir, const EvalResult& result, const std::string& split, int64_t step,
+                        const std::string& label);
 
 }  // namespace ttt

@@ -30,6 +30,7 @@ OuterOptimizer::OuterOptimizer(const OptimizerConfig& config, const std::vector<
     t.requires_grad_(train);
     if (!train) continue;
     trainable_.push_back(t);
+    trainable_names_.push_back(names[i]);
     // The reference's emb_wd=false mask matches "wte" in the parameter path.
     const bool is_embedding = names[i].find("wte") != std::string::npos;
     (is_embedding && !config.emb_wd ? not_decayed : decayed).push_back(t);
@@ -42,6 +43,45 @@ OuterOptimizer::OuterOptimizer(const OptimizerConfig& config, const std::vector<
   if (!decayed.empty()) groups.emplace_back(decayed, options(config.weight_decay));
   if (!not_decayed.empty()) groups.emplace_back(not_decayed, options(0.0));
   adamw_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(config.lr));
+}
+
+namespace {
+std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+}  // namespace
+
+std::vector<std::pair<std::string, torch::Tensor>> OuterOptimizer::state_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  auto& state = adamw_->state();
+  for (size_t i = 0; i < trainable_.size(); ++i) {
+    auto it = state.find(state_key(trainable_[i]));
+    if (it == state.end()) continue;
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    out.emplace_back("exp_avg." + trainable_names_[i], s.exp_avg());
+    out.emplace_back("exp_avg_sq." + trainable_names_[i], s.exp_avg_sq());
+    out.emplace_back("step." + trainable_names_[i], torch::tensor(s.step(), torch::kInt64));
+  }
+  return out;
+}
+
+void OuterOptimizer::load_state_tensors(const std::map<std::string, torch::Tensor>& tensors) {
+  auto& state = adamw_->state();
+  for (size_t i = 0; i < trainable_.size(); ++i) {
+    const auto& name = trainable_names_[i];
+    auto avg = tensors.find("exp_avg." + name), avg_sq = tensors.find("exp_avg_sq." + name),
+         step = tensors.find("step." + name);
+    if (avg == tensors.end() && avg_sq == tensors.end() && step == tensors.end()) continue;  // never stepped
+    if (avg == tensors.end() || avg_sq == tensors.end() || step == tensors.end())
+      throw std::runtime_error("optimizer state is incomplete for parameter '" + name + "'");
+    const auto& p = trainable_[i];
+    if (avg->second.sizes() != p.sizes() || avg_sq->second.sizes() != p.sizes())
+      throw std::runtime_error("optimizer state for '" + name + "' has shape " + c10::str(avg->second.sizes()) +
+                               ", the parameter " + c10::str(p.sizes()));
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(step->second.item<int64_t>());
+    s->exp_avg(avg->second.to(p.device(), p.scalar_type()).clone());
+    s->exp_avg_sq(avg_sq->second.to(p.device(), p.scalar_type()).clone());
+    state[state_key(p)] = std::move(s);
+  }
 }
 
 void OuterOptimizer::zero_grad() {

@@ -24,11 +24,19 @@ class OuterOptimizer {
   void step(double learning_rate);
 
   const std::vector<torch::Tensor>& trainable() const { return trainable_; }
-  torch::optim::AdamW& adamw() { return *adamw_; }
+  const std::vector<std::string>& trainable_names() const { return trainable_names_; }
+
+  // AdamW's state per trainable parameter as named tensors: "exp_avg.<param>", "exp_avg_sq.<param>"
+  // and "step.<param>" (int64 scalar); parameters not stepped yet have none.
+  std::vector<std::pair<std::string, torch::Tensor>> state_tensors() const;
+  // Restores what state_tensors() gave; throws std::runtime_error naming the first missing or
+  // mis-shaped entry.
+  void load_state_tensors(const std::map<std::string, torch::Tensor>& tensors);
 
  private:
   OptimizerConfig config_;
   std::vector<torch::Tensor> trainable_;
+  std::vector<std::string> trainable_names_;
   std::unique_ptr<torch::optim::AdamW> adamw_;
 };
 

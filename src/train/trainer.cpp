@@ -4,13 +4,11 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "config/loader.h"
 #include "data/dataset.h"
 #include "model/layers.h"
 #include "train/lr_schedule.h"
-#include "ttt/inner_optimizer.h"
 #include "ttt/training_loss.h"
 
 namespace ttt {
@@ -20,49 +18,82 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-torch::Device parse_device(const std::string& name) {
-  torch::Device device(name);
+}  // namespace
+
+torch::Device configured_device(const Config& config) {
+  torch::Device device(config.backend.device);
   if (device.is_cuda() && !torch::cuda::is_available())
-    throw ConfigError("backend.device=" + name + " but this LibTorch build or machine has no CUDA device");
+    throw ConfigError("backend.device=" + config.backend.device + " but this LibTorch build or machine has no CUDA device");
   return device;
 }
-
-void write_text(const std::filesystem::path& path, const std::string& text) {
-  // Written beside, then renamed: a reader never sees half a file.
-  auto tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  std::filesystem::rename(tmp, path);
-}
-
-}  // namespace
 
 std::filesystem::path run_directory(const Config& config) {
   const auto& t = config.training;
   return std::filesystem::path(t.exp_dir) / t.exp_folder / require(t.exp_name, "training.exp_name");
 }
 
-Trainer::Trainer(Config config) : config_(std::move(config)), device_(parse_device(config_.backend.device)) {
+Trainer::Trainer(Config config) : config_(std::move(config)), device_(configured_device(config_)) {
   const auto& t = config_.training;
-  if (t.global_batch_size % t.accum_steps != 0)
-    throw ConfigError("training.global_batch_size must be a multiple of training.accum_steps");
   if (config_.backend.num_threads > 0) torch::set_num_threads(static_cast<int>(config_.backend.num_threads));
   run_dir_ = run_directory(config_);
   std::filesystem::create_directories(run_dir_);
-  write_text(run_dir_ / "config.yaml", to_yaml(config_));
-
-  auto loader = make_train_loader(config_);
-  std::cout << "data: " << loader->source().describe() << ": " << loader->num_samples() << " samples of "
-            << t.seq_length << " tokens" << std::endl;
-  train_loader_ = std::make_unique<PrefetchLoader>(std::move(loader));
-
+  {
+    // An evaluation-only run keeps the training run's config.yaml and writes its own beside it.
+    std::ofstream out(run_dir_ / (t.eval_mode ? "eval_config.yaml" : "config.yaml"));
+    out << to_yaml(config_);
+  }
   weights_ = ModelWeights::initialize(config_.model, static_cast<uint64_t>(t.model_seed),
                                       dtype_from_name(config_.model.param_dtype), device_);
   optimizer_ = std::make_unique<OuterOptimizer>(t.optimizer_outer, t.spec_outer, weights_);
+  checkpointer_ = std::make_unique<Checkpointer>(require(config_.checkpoint.checkpoint_dir, "checkpoint.checkpoint_dir"),
+                                                 CheckpointPolicy{config_.checkpoint.keep_last});
+  restore();
+  if (!t.eval_mode) {
+    auto loader = make_train_loader(config_);
+    loader->set_position(state_.loader_position);
+    std::cout << "data: " << loader->source().describe() << ": " << loader->num_samples() << " samples of "
+              << t.seq_length << " tokens" << std::endl;
+    train_loader_ = std::make_unique<PrefetchLoader>(std::move(loader));
+  }
+}
+
+void Trainer::restore() {
+  const auto& t = config_.training;
+  const std::string own = checkpointer_->dir();
+  std::string step_dir;
+  std::string part = "none";
+  if (!complete_checkpoint_steps(own).empty()) {
+    step_dir = find_checkpoint(own, t.resume_step);
+    part = t.eval_mode ? "params" : "all";  // a continued run needs its optimizer and loader state
+  } else if (t.load_part != "none") {
+    if (t.resume_exp_name.empty())
+      throw ConfigError("training.load_part=" + t.load_part + " needs training.resume_exp_name (the run to load)");
+    step_dir = find_checkpoint(require(config_.checkpoint.resume_checkpoint_dir, "checkpoint.resume_checkpoint_dir"),
+                               t.resume_step);
+    part = t.eval_mode ? "params" : t.load_part;
+  }
+  if (part == "none") {
+    if (t.eval_mode)
+      throw std::runtime_error("nothing to evaluate: no checkpoint in " + own +
+                               " and training.load_part=none (pass --checkpoint or train first)");
+    return;
+  }
+  load_checkpoint_weights(step_dir, weights_);
+  if (part == "all") {
+    load_checkpoint_optimizer(step_dir, *optimizer_);
+    state_ = load_checkpoint_state(step_dir);
+  } else if (t.eval_mode) {
+    state_.step = load_checkpoint_state(step_dir).step;  // the evaluated step, for the report
+  }
+  std::cout << "loaded " << (part == "all" ? "weights, optimizer and loader state" : "weights") << " from "
+            << step_dir << std::endl;
+}
+
+bool Trainer::should_save(int64_t step, bool* milestone) const {
+  const auto& t = config_.training;
+  *milestone = t.save_milestone_freq > 0 && step % t.save_milestone_freq == 0 && step != 0;
+  const bool regular = config_.checkpoint.save_freq > 0 && (step + 1) % config_.checkpoint.save_freq == 0;
+  return *milestone || regular || step == t.total_steps - 1;
 }
 
 StepMetrics Trainer::train_step(int64_t step) {
@@ -88,47 +119,39 @@ StepMetrics Trainer::train_step(int64_t step) {
   m.gradient_norm = optimizer_->clip_gradients();
   if (!std::isfinite(m.loss) || !std::isfinite(m.gradient_norm))
     throw std::runtime_error("non-finite " + std::string(std::isfinite(m.loss) ? "gradient" : "loss") + " at step " +
-                             std::to_string(step) + "; stopping without applying it");
+                             std::to_string(step) + "; stopped before applying it (no checkpoint was written from it)");
   m.outer_learning_rate = outer_learning_rate(t.optimizer_outer, step);
   m.inner_learning_rate = options.meta ? options.step.lr : 0.0;
   optimizer_->step(m.outer_learning_rate);
-  const double elapsed = now_seconds() - start;
-  m.tokens_per_second = static_cast<double>(t.global_batch_size * t.seq_length) / elapsed;
+  m.tokens_per_second = static_cast<double>(t.global_batch_size * t.seq_length) / (now_seconds() - start);
   m.wall_time = now_seconds() - start_time_;
   return m;
-}
-
-void Trainer::log_step(const StepMetrics& m) {
-  nlohmann::json j = {{"step", m.step},
-                      {"loss", m.loss},
-                      {"gradient_norm", m.gradient_norm},
-                      {"outer_learning_rate", m.outer_learning_rate},
-                      {"inner_learning_rate", m.inner_learning_rate},
-                      {"tokens_per_second", m.tokens_per_second},
-                      {"wall_time", m.wall_time}};
-  std::ofstream(run_dir_ / "metrics.jsonl", std::ios::app) << j.dump() << "\n";
-  char line[256];
-  std::snprintf(line, sizeof(line), "step %lld/%lld  loss %.4f  grad_norm %.3f  lr %.2e  ilr %.3f  tok/s %.0f",
-                static_cast<long long>(m.step + 1), static_cast<long long>(config_.training.total_steps), m.loss,
-                m.gradient_norm, m.outer_learning_rate, m.inner_learning_rate, m.tokens_per_second);
-  std::cout << line << std::endl;
 }
 
 EvalResult Trainer::train() {
   const auto& t = config_.training;
   start_time_ = now_seconds();
-  std::filesystem::remove(run_dir_ / "metrics.jsonl");
-  for (int64_t step = 0; step < t.total_steps; ++step) {
-    if (t.break_step >= 0 && step >= t.break_step) break;
-    log_step(train_step(step));
+  if (t.eval_mode || start_step() >= t.total_steps) return evaluate_and_report(state_.step);
+  {
+    ProgressReporter progress(run_dir_, start_step(), t.total_steps);
+    if (start_step() > 0) progress.message("resuming at step " + std::to_string(start_step()));
+    for (int64_t step = start_step(); step < t.total_steps; ++step) {
+      if (t.break_step > 0 && step > t.break_step) break;  // the reference's rule: steps up to break_step run
+      progress.report(train_step(step));
+      state_ = TrainState{step, train_loader_->position()};
+      bool milestone = false;
+      if (should_save(step, &milestone)) checkpointer_->save(state_, weights_, optimizer_.get(), config_, milestone);
+    }
   }
-  auto val = make_eval_loader(config_);
-  auto result = evaluate(config_, weights_, *val, device_);
-  nlohmann::json j = {{"split", t.eval_split}, {"loss", result.loss}, {"num_sequences", result.num_sequences},
-                      {"nll_by_position", result.nll_by_position}};
-  write_text(run_dir_ / "eval.json", j.dump() + "\n");
-  std::cout << "eval: " << t.eval_split << " loss " << result.loss << " over " << result.num_sequences
-            << " sequences" << std::endl;
+  return evaluate_and_report(state_.step);
+}
+
+EvalResult Trainer::evaluate_and_report(int64_t step) {
+  auto loader = make_eval_loader(config_);
+  const EvalResult result = evaluate(config_, weights_, *loader, device_);
+  write_eval_outputs(run_dir_.string(), result, config_.training.eval_split, step, run_dir_.filename().string());
+  std::cout << "eval: " << config_.training.eval_split << " loss " << result.loss << " over " << result.num_sequences
+            << " sequences -> " << (run_dir_ / "eval.json").string() << std::endl;
   return result;
 }
 

@@ -1,7 +1,13 @@
-// The outer training loop: next batch, loss (meta or pretrain), backward, clip, AdamW step with
-// the scheduled learning rate, log; at the end, evaluation on the val split. Outputs go to the
-// run directory {exp_dir}/{exp_folder}/{exp_name}/: config.yaml (the resolved configuration),
-// metrics.jsonl (one object per step) and eval.json.
+// The outer training loop. Trainer::train() reads as the list of what a step does: next batch,
+// loss and gradient (meta or pretrain), clip, AdamW step with the scheduled learning rate, log,
+// checkpoint; at the end, evaluation on the eval split. Outputs go to the run directory
+// {exp_dir}/{exp_folder}/{exp_name}/ (config.yaml, metrics.jsonl, eval outputs) and checkpoints to
+// checkpoint.checkpoint_dir.
+//
+// Starting a run whose checkpoint directory holds checkpoints resumes from the latest complete
+// one (weights, optimizer, loader position, step). Otherwise training.load_part=params|all loads
+// another run's checkpoint (checkpoint.resume_checkpoint_dir, i.e. training.resume_exp_name),
+// as the reference's extension runs do; training.resume_step picks the step.
 #pragma once
 
 #include <filesystem>
@@ -10,33 +16,30 @@
 #include "config/config.h"
 #include "data/prefetch_loader.h"
 #include "model/weights.h"
+#include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "train/outer_optimizer.h"
+#include "train/progress.h"
 
 namespace ttt {
-
-struct StepMetrics {
-  int64_t step = 0;
-  double loss = 0.0;
-  double gradient_norm = 0.0;
-  double outer_learning_rate = 0.0;
-  double inner_learning_rate = 0.0;
-  double tokens_per_second = 0.0;
-  double wall_time = 0.0;  // seconds since the run started
-};
 
 class Trainer {
  public:
   explicit Trainer(Config config);
-  // Trains to training.total_steps (or break_step), then evaluates. Returns the evaluation.
+  // Trains up to training.total_steps (stopping after training.break_step when > 0), saving
+  // checkpoints, then evaluates. Returns the evaluation.
   EvalResult train();
+  // Evaluates the current weights on the eval split and writes the eval outputs.
+  EvalResult evaluate_and_report(int64_t step);
 
   const std::filesystem::path& run_dir() const { return run_dir_; }
   const ModelWeights& weights() const { return weights_; }
+  int64_t start_step() const { return state_.step + 1; }
 
  private:
+  void restore();
   StepMetrics train_step(int64_t step);
-  void log_step(const StepMetrics& m);
+  bool should_save(int64_t step, bool* milestone) const;
 
   Config config_;
   torch::Device device_;
@@ -44,10 +47,14 @@ class Trainer {
   std::unique_ptr<PrefetchLoader> train_loader_;
   ModelWeights weights_;
   std::unique_ptr<OuterOptimizer> optimizer_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  TrainState state_;
   double start_time_ = 0.0;
 };
 
 // The run directory {exp_dir}/{exp_folder}/{exp_name}.
 std::filesystem::path run_directory(const Config& config);
+// backend.device as a torch::Device; a CUDA device without CUDA is a ConfigError.
+torch::Device configured_device(const Config& config);
 
 }  // namespace ttt

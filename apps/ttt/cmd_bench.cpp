@@ -1,0 +1,70 @@
+// `ttt bench`: inference latency against context length for the FA, SWA and E2E variants of one
+// model size (random weights): prefill seconds per 1K tokens, decode ms per token after a prefill
+// of each length, and each case's peak memory (every case runs in its own child process).
+#include <iostream>
+
+#include "commands.h"
+#include "infer/latency_bench.h"
+#include "util/strings.h"
+
+namespace ttt::cli {
+namespace {
+
+struct BenchArgs {
+  std::string size = "tiny";
+  std::string variants = "fa,swa,e2e";
+  int64_t min_context = 1024;
+  int64_t max_context = 32768;
+  int64_t decode_tokens = 128;
+  uint64_t seed = 0;
+  bool json = false;
+  bool in_process = false;
+  std::vector<std::string> overrides;
+};
+
+int run_bench(const BenchArgs& args) {
+  if (args.min_context < 2 || args.max_context < args.min_context)
+    throw std::invalid_argument("--min-context must be >= 2 and <= --max-context");
+  // Configurations only in this process until the cases fork: torch's thread pools do not
+  // survive fork.
+  const auto variants = latency_bench_variants(args.size, split(args.variants, ','), args.overrides);
+  std::vector<LatencyResult> results;
+  for (int64_t context : context_lengths(args.min_context, args.max_context)) {
+    for (const auto& [name, config] : variants) {
+      const LatencyCase c{name, config, context, args.decode_tokens, args.seed};
+      results.push_back(args.in_process ? measure_latency(c) : measure_latency_isolated(c));
+      const auto& r = results.back();
+      std::cerr << name << " @ " << context << ": "
+                << (r.error.empty() ? std::to_string(r.prefill_seconds_per_1k) + " s/1K prefill, " +
+                                          std::to_string(r.decode_ms_per_token) + " ms/token decode"
+                                    : "failed: " + r.error)
+                << std::endl;
+    }
+  }
+  const auto summary = summarize_latency(results);
+  std::cout << (args.json ? latency_results_json(results, summary) + "\n" : latency_results_table(results, summary));
+  return 0;
+}
+
+}  // namespace
+
+Run add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Inference latency vs context length: FA, SWA and E2E (prefill and decode)");
+  auto args = std::make_shared<BenchArgs>();
+  cmd->add_option("--size", args->size, "Model size: experiments <size>/pretrain/pretrain-<size>-{fa,swa,e2e}")
+      ->capture_default_str();
+  cmd->add_option("--variants", args->variants, "Comma-separated subset of fa,swa,e2e")->capture_default_str();
+  cmd->add_option("--min-context", args->min_context, "Shortest context (tokens)")->capture_default_str();
+  cmd->add_option("--max-context", args->max_context, "Longest context: lengths double from --min-context")
+      ->capture_default_str();
+  cmd->add_option("--decode-tokens", args->decode_tokens,
+                  "Tokens decoded after each prefill (the tiny E2E model's chunk is 128: one inner step)")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Seed of the random weights and tokens")->capture_default_str();
+  cmd->add_flag("--json", args->json, "Print JSON instead of a table");
+  cmd->add_flag("--in-process", args->in_process, "Run every case in this process (peak memory is then cumulative)");
+  add_overrides_option(*cmd, args->overrides);
+  return [args]() { return run_bench(*args); };
+}
+
+}  // namespace ttt::cli

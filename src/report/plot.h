@@ -1,0 +1,37 @@
+// Plots as standalone SVG files (no dependencies): loss by token position (the paper's central
+// figure) and training-loss curves, several runs overlaid.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ttt {
+
+struct Series {
+  std::string label;
+  std::vector<double> x;
+  std::vector<double> y;
+};
+
+struct PlotOptions {
+  std::string title;
+  std::string x_label;
+  std::string y_label;
+  bool log_x = false;
+  int width = 800;
+  int height = 500;
+  // Points are averaged into at most this many bins along x before drawing (per-token curves
+  // of 128K points would otherwise make huge, noisy files). 0 = no binning.
+  int max_points = 512;
+};
+
+// Writes an SVG line plot (one polyline per series, legend, axes with ticks). Throws
+// std::runtime_error when the file cannot be written or there is nothing to plot.
+void write_line_plot_svg(const std::string& path, const std::vector<Series>& series, const PlotOptions& options);
+
+// Reads a run directory's eval.json (nll_by_position) as a series labelled with the run name.
+Series read_eval_series(const std::string& run_dir);
+// Reads a run directory's metrics.jsonl (step, loss) as a series labelled with the run name.
+Series read_training_loss_series(const std::string& run_dir);
+
+}  // namespace ttt

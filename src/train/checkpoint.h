@@ -1,0 +1,64 @@
+// Checkpoints: {checkpoint.checkpoint_dir}/<step>/ holds everything needed to resume exactly:
+//   model.safetensors      the weights (readable by any safetensors library), names as in param_layout
+//   optimizer.safetensors  AdamW moments and step counts (unless checkpoint.save_optimizer_state=false)
+//   state.json             step, loader position, format version
+//   config.yaml            the resolved configuration of the run
+// <step> is the index of the last completed training step. A checkpoint is written to a temporary
+// sibling directory and renamed into place when complete, so a crash or kill at any moment leaves
+// the previous checkpoints intact; incomplete directories are ignored (and cleaned up).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "model/weights.h"
+
+namespace ttt {
+
+class OuterOptimizer;
+
+struct TrainState {
+  int64_t step = -1;             // last completed step index
+  int64_t loader_position = 0;   // batches the training loader has handed out
+};
+
+struct CheckpointPolicy {
+  int64_t keep_last = 3;         // regular checkpoints kept (milestones are always kept)
+};
+
+class Checkpointer {
+ public:
+  Checkpointer(std::string dir, CheckpointPolicy policy);
+  // Writes checkpoint `state.step` atomically, then prunes old non-milestone checkpoints.
+  void save(const TrainState& state, const ModelWeights& weights, const OuterOptimizer* optimizer,
+            const Config& config, bool milestone);
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  CheckpointPolicy policy_;
+};
+
+// Steps of the complete checkpoints under a run's checkpoint directory, ascending.
+std::vector<int64_t> complete_checkpoint_steps(const std::string& checkpoint_dir);
+
+// `path` is a step directory or a run's checkpoint directory (then: `step`, or the latest
+// complete one). Returns the step directory; throws std::runtime_error naming the path when none.
+std::string find_checkpoint(const std::string& path, std::optional<int64_t> step = std::nullopt);
+
+// The resolved configuration saved with a checkpoint (step directory), plus overrides.
+Config load_checkpoint_config(const std::string& step_dir, const std::vector<std::string>& overrides = {});
+
+// Copies the checkpoint's weights into `weights` (converted to its dtype and device). Throws
+// std::runtime_error naming the first missing, unexpected or mis-shaped tensor.
+void load_checkpoint_weights(const std::string& step_dir, ModelWeights& weights);
+
+// Restores AdamW moments and step counts; throws when the checkpoint holds none.
+void load_checkpoint_optimizer(const std::string& step_dir, OuterOptimizer& optimizer);
+
+TrainState load_checkpoint_state(const std::string& step_dir);
+
+}  // namespace ttt

@@ -1,0 +1,197 @@
+// Whole-process training behaviour of the `ttt` binary: N steps straight vs K steps + kill -9 +
+// resume give bitwise-equal weights; kills at arbitrary moments never leave a broken checkpoint;
+// an extension run loads another run's parameters into a longer-context config; eval outputs.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "train/checkpoint.h"
+#include "util/safetensors.h"
+
+namespace fs = std::filesystem;
+using namespace ttt;
+
+namespace {
+
+const std::string kBinary = TTT_BINARY_DIR "/ttt";
+
+fs::path temp_dir(const std::string& name) {
+  auto p = fs::temp_directory_path() / ("ttt_resume_" + std::to_string(getpid()) + "_" + name);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+// A small, fast E2E run on the dummy dataset; every step checkpointed.
+std::vector<std::string> run_args(const fs::path& dir, const std::string& exp_name, int64_t steps) {
+  return {"train",
+          "+experiment=tiny/pretrain/pretrain-tiny-e2e",
+          "training.dummy_dataset=true",
+          "training.exp_name=" + exp_name,
+          "training.seq_length=64",
+          "model.mini_batch_size=16",
+          "model.sliding_window_size=32",
+          "model.hidden_size=32",
+          "model.num_attention_heads=2",
+          "model.intermediate_size=48",
+          "training.global_batch_size=2",
+          "training.eval_batch_size=2",
+          "training.total_steps=" + std::to_string(steps),
+          "training.ilr_warmup_steps=2",
+          "training.optimizer_outer.lr_warmup_steps=2",
+          "training.optimizer_outer.lr_decay_steps=" + std::to_string(steps),
+          "checkpoint.save_freq=1",
+          "checkpoint.keep_last=2",
+          "backend.num_threads=1",
+          "training.exp_dir=" + (dir / "exp").string(),
+          "training.checkpoint_path=" + (dir / "ckpt").string()};
+}
+
+pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "a", stdout);
+    (void)f;
+    dup2(fileno(stdout), STDERR_FILENO);
+    std::vector<char*> argv{const_cast<char*>(kBinary.c_str())};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(kBinary.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run(const std::vector<std::string>& args, const fs::path& log) { return wait_exit(spawn(args, log)); }
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+fs::path ckpt_dir(const fs::path& dir, const std::string& exp) { return dir / "ckpt" / "demo" / exp; }
+
+// Every complete checkpoint must load in full.
+void expect_all_checkpoints_load(const fs::path& checkpoints) {
+  for (int64_t step : complete_checkpoint_steps(checkpoints.string())) {
+    const auto d = checkpoints / std::to_string(step);
+    EXPECT_NO_THROW(load_safetensors((d / "model.safetensors").string())) << d;
+    EXPECT_NO_THROW(load_safetensors((d / "optimizer.safetensors").string())) << d;
+    EXPECT_NO_THROW(load_checkpoint_state(d.string())) << d;
+    EXPECT_NO_THROW(load_checkpoint_config(d.string())) << d;
+  }
+}
+
+}  // namespace
+
+TEST(Resume, KillNineAndResumeGivesBitwiseEqualWeights) {
+  auto dir = temp_dir("kill9");
+  const int64_t steps = 10;
+  ASSERT_EQ(run(run_args(dir, "straight", steps), dir / "straight.log"), 0) << read_bytes(dir / "straight.log");
+
+  const auto interrupted = ckpt_dir(dir, "interrupted");
+  pid_t pid = spawn(run_args(dir, "interrupted", steps), dir / "interrupted.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (complete_checkpoint_steps(interrupted.string()).size() < 1 ||
+         complete_checkpoint_steps(interrupted.string()).back() < 3) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << read_bytes(dir / "interrupted.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGKILL);
+  EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
+  const int64_t killed_after = complete_checkpoint_steps(interrupted.string()).back();
+  ASSERT_LT(killed_after, steps - 1) << "the run finished before it could be killed";
+
+  ASSERT_EQ(run(run_args(dir, "interrupted", steps), dir / "resumed.log"), 0) << read_bytes(dir / "resumed.log");
+  EXPECT_NE(read_bytes(dir / "resumed.log").find("resuming at step"), std::string::npos);
+  const auto last = std::to_string(steps - 1);
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"})
+    EXPECT_TRUE(read_bytes(ckpt_dir(dir, "straight") / last / file) == read_bytes(interrupted / last / file))
+        << file << " of the resumed run differs from the uninterrupted run's (killed after step " << killed_after << ")";
+  // metrics.jsonl holds every step once.
+  std::ifstream metrics(dir / "exp" / "demo" / "interrupted" / "metrics.jsonl");
+  std::vector<int64_t> logged;
+  for (std::string line; std::getline(metrics, line);) logged.push_back(nlohmann::json::parse(line).at("step"));
+  std::vector<int64_t> expected(steps);
+  for (int64_t i = 0; i < steps; ++i) expected[i] = i;
+  EXPECT_EQ(logged, expected);
+  fs::remove_all(dir);
+}
+
+TEST(Resume, KillsAtArbitraryMomentsNeverLeaveABrokenCheckpoint) {
+  auto dir = temp_dir("atomic");
+  const int64_t steps = 40;
+  const auto checkpoints = ckpt_dir(dir, "atomic");
+  // Kill at spread-out moments (step boundaries, mid-step, mid-save), then verify what is there.
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    pid_t pid = spawn(run_args(dir, "atomic", steps), dir / "atomic.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(700 + 137 * attempt));
+    kill(pid, SIGKILL);
+    wait_exit(pid);
+    expect_all_checkpoints_load(checkpoints);
+  }
+  ASSERT_EQ(run(run_args(dir, "atomic", steps), dir / "final.log"), 0) << read_bytes(dir / "final.log");
+  EXPECT_EQ(complete_checkpoint_steps(checkpoints.string()).back(), steps - 1);
+  expect_all_checkpoints_load(checkpoints);
+  fs::remove_all(dir);
+}
+
+TEST(Resume, ExtensionLoadsParamsIntoALongerContextConfig) {
+  auto dir = temp_dir("ext");
+  ASSERT_EQ(run(run_args(dir, "base", 3), dir / "base.log"), 0) << read_bytes(dir / "base.log");
+  auto ext = run_args(dir, "ext", 1);
+  ext.push_back("training.seq_length=128");
+  ext.push_back("training.resume_exp_name=base");
+  ext.push_back("training.load_part=params");
+  ext.push_back("training.optimizer_outer.lr=0");  // weights must come out exactly as loaded
+  ASSERT_EQ(run(ext, dir / "ext.log"), 0) << read_bytes(dir / "ext.log");
+  EXPECT_NE(read_bytes(dir / "ext.log").find("loaded weights from"), std::string::npos);
+  auto base = load_safetensors((ckpt_dir(dir, "base") / "2" / "model.safetensors").string());
+  auto extended = load_safetensors((ckpt_dir(dir, "ext") / "0" / "model.safetensors").string());
+  for (const auto& [name, t] : base.tensors) EXPECT_TRUE(torch::equal(t, extended.tensors.at(name))) << name;
+  EXPECT_EQ(load_checkpoint_config((ckpt_dir(dir, "ext") / "0").string()).training.seq_length, 128);
+  // Without a run to load from, load_part is a clear error.
+  auto broken = run_args(dir, "broken", 1);
+  broken.push_back("training.load_part=params");
+  EXPECT_EQ(run(broken, dir / "broken.log"), 2);
+  EXPECT_NE(read_bytes(dir / "broken.log").find("training.resume_exp_name"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(Resume, EvalOutputsHaveOneValuePerPositionAndAverageToTheLoss) {
+  auto dir = temp_dir("eval");
+  ASSERT_EQ(run(run_args(dir, "ev", 2), dir / "train.log"), 0) << read_bytes(dir / "train.log");
+  std::vector<std::string> eval_args = {"eval", "--checkpoint", ckpt_dir(dir, "ev").string()};
+  ASSERT_EQ(run(eval_args, dir / "eval.log"), 0) << read_bytes(dir / "eval.log");
+  const auto run_dir = dir / "exp" / "demo" / "ev";
+  std::ifstream in(run_dir / "eval.json");
+  const auto j = nlohmann::json::parse(in);
+  const auto nll = j.at("nll_by_position").get<std::vector<double>>();
+  ASSERT_EQ(nll.size(), 64u);
+  EXPECT_EQ(j.at("num_sequences").get<int64_t>(), 8);  // 4 batches of eval_batch_size 2
+  EXPECT_EQ(j.at("step").get<int64_t>(), 1);
+  // Dummy tokens carry no BOS, so every chunk has 16 valid targets: the loss (mean over chunks
+  // of chunk means) is the mean over positions.
+  double mean = 0;
+  for (double v : nll) mean += v / nll.size();
+  EXPECT_NEAR(j.at("loss").get<double>(), mean, 1e-6);
+  std::ifstream csv(run_dir / "eval_nll_by_position.csv");
+  int lines = 0;
+  for (std::string line; std::getline(csv, line);) ++lines;
+  EXPECT_EQ(lines, 65);
+  EXPECT_TRUE(fs::exists(run_dir / "loss_by_position.svg"));
+  fs::remove_all(dir);
+}
