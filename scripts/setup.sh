@@ -44,6 +44,9 @@ install_packages() {
 }
 
 build() {
+  # ccache: hits across checkouts in different directories, and for sources that use the
+  # precompiled torch header (ccache skips those unless told the PCH is safe to rely on).
+  export CCACHE_BASEDIR="$ROOT" CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   fi
