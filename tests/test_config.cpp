@@ -394,7 +394,10 @@ TEST(Validation, EachCheckNamesItsKey) {
       {{e2e, "training.global_batch_size=-8"}, {"training.global_batch_size", "positive"}},
       {{e2e, "model.bos_token_id=258"}, {"model.bos_token_id", "vocabulary"}},
       {{e2e, "model.eos_token_id=-1"}, {"model.eos_token_id", "vocabulary"}},
-      {{e2e, "training.n_state_parallel=2"}, {"training.n_state_parallel", "use data parallelism"}},
+      {{e2e, "training.n_state_parallel=2"}, {"training.n_state_parallel", "not supported"}},
+      {{e2e, "backend.distributed=true"}, {"backend.distributed", "one process"}},
+      {{e2e, "backend.num_processes=4"}, {"backend.num_processes", "one process"}},
+      {{e2e, "training.optimizer_inner.optimizer_type=adamw"}, {"training.optimizer_inner.optimizer_type", "sgd"}},
   };
   for (const auto& [words, parts] : cases) {
     SCOPED_TRACE(join(words, " "));

@@ -121,7 +121,13 @@ void validate_config(const Config& config) {
             std::to_string(model.vocab_size) + ")");
   check(training.n_state_parallel == 1,
         "training.n_state_parallel = " + std::to_string(training.n_state_parallel) +
-            ": sequence/state sharding is not supported; use data parallelism");
+            ": sequence/state sharding is not supported (one process holds the whole sequence)");
+  check(!config.backend.distributed && config.backend.num_processes.value_or(1) <= 1,
+        "backend.distributed / backend.num_processes: multi-process training is not available in this build "
+        "yet; run one process (the loader already shards by rank for when it is)");
+  check(!(training.train_mode == "meta" && training.optimizer_inner.optimizer_type != "sgd"),
+        "training.optimizer_inner.optimizer_type is " + training.optimizer_inner.optimizer_type +
+            ": the inner loop takes plain SGD steps (as every official config does); use sgd");
 }
 
 }  // namespace ttt
