@@ -26,13 +26,21 @@ schedule() {
 }
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=25)
 
+# done_already NAME STEPS: the run already has its final checkpoint and its evaluation (a re-run skips it;
+# an interrupted run is not done and resumes from its last checkpoint).
+done_already() {
+  [ -f "$OUT/runs/demo/$1/eval.json" ] && [ -f "$OUT/checkpoints/demo/$1/$(( $2 - 1 ))/state.json" ]
+}
+
 for variant in e2e swa fa; do
+  done_already pretrain-tiny-$variant "$PRETRAIN_STEPS" && { echo "== pretrain-tiny-$variant: done"; continue; }
   echo "== pretrain-tiny-$variant: $PRETRAIN_STEPS steps at 1K context"
   # shellcheck disable=SC2046
   build/ttt train +experiment=tiny/pretrain/pretrain-tiny-$variant "${common[@]}" $(schedule "$PRETRAIN_STEPS") \
     training.ilr_warmup_steps=$(( PRETRAIN_STEPS / 10 > 0 ? PRETRAIN_STEPS / 10 : 1 ))
 done
 for variant in e2e swa fa; do
+  done_already ext-tiny-$variant-4K "$EXT_STEPS" && { echo "== ext-tiny-$variant-4K: done"; continue; }
   echo "== ext-tiny-$variant-4K: $EXT_STEPS steps at 4K context from pretrain-tiny-$variant"
   # shellcheck disable=SC2046
   build/ttt train +experiment=tiny/extension/ext-tiny-$variant-4K "${common[@]}" $(schedule "$EXT_STEPS") \
