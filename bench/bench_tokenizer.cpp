@@ -13,19 +13,9 @@
 
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
+#include "util/file_io.h"
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-
-}  // namespace
 
 int main(int argc, char** argv) {
   const fs::path book_dir = argc > 1 ? argv[1] : "data/gutenberg";
@@ -42,7 +32,7 @@ int main(int argc, char** argv) {
     int64_t bytes = 0, tokens = 0, converted = 0;
     double seconds = 0.0;
     for (const auto& book : books) {
-      std::string text = read_file(book);
+      std::string text = ttt::read_file(book.string());
       if (ttt::utf8::find_invalid(text) != std::string::npos) {
         text = ttt::utf8::from_latin1(text);
         ++converted;

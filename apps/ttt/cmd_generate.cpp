@@ -2,11 +2,10 @@
 // chunk, as in evaluation) and streams sampled text to stdout. --save-state / --load-state keep
 // the adapted state, so a long document is read once and queried many times.
 #include <chrono>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 
 #include "commands.h"
+#include "util/file_io.h"
 #include "infer/decoder.h"
 #include "infer/generate.h"
 #include "infer/state_file.h"
@@ -28,13 +27,7 @@ struct GenerateArgs {
 };
 
 std::string read_prompt(const GenerateArgs& args) {
-  if (args.prompt_given) return args.prompt;
-  if (!args.prompt_file.empty() && args.prompt_file != "-") {
-    std::ifstream in(args.prompt_file, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read prompt file " + args.prompt_file);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  return args.prompt_given ? args.prompt : read_file_or_stdin(args.prompt_file);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {

@@ -1,12 +1,11 @@
 // `ttt tokenize`: text -> token ids, or with --decode ids -> text, with the tokenizer the data
 // pipeline uses (the byte tokenizer or a Hugging Face tokenizer.json).
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
 #include "commands.h"
+#include "util/file_io.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ttt::cli {
@@ -23,13 +22,7 @@ struct TokenizeOptions {
 };
 
 std::string read_input(const TokenizeOptions& options, bool has_text) {
-  if (has_text) return options.text;
-  if (!options.file.empty()) {
-    std::ifstream in(options.file, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read input file " + options.file);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
-  return std::string((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  return has_text ? options.text : read_file_or_stdin(options.file);
 }
 
 std::vector<int32_t> parse_ids(const std::string& input, int64_t vocab_size) {

@@ -2,21 +2,16 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "tokenizer/utf8.h"
+#include "util/file_io.h"
 
 namespace ttt {
 namespace fs = std::filesystem;
 
 std::string read_text_document(const std::string& path, bool latin1_fallback, bool* converted) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string raw = buffer.str();
+  std::string raw = read_file(path);
   if (converted) *converted = false;
   if (const size_t bad = utf8::find_invalid(raw); bad != std::string_view::npos) {
     if (!latin1_fallback)

@@ -3,13 +3,13 @@
 // leave room); only the data decides ranges and ticks.
 #include "report/plot.h"
 
-#include <unistd.h>
+#include "util/file_io.h"
+
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -245,28 +245,6 @@ void write_legend(std::ostream& svg, const Frame& frame, const std::vector<Drawn
         << xml_escape(series[i].label) << "</text>\n";
   }
   svg << "</g>\n";
-}
-
-// Writes next to the destination and renames, so a reader (a browser refreshing the file while
-// training runs) never sees half a plot.
-void write_file_atomically(const std::string& path, const std::string& content) {
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw std::runtime_error("cannot write " + path);
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::filesystem::remove(temporary, error);
-    throw std::runtime_error("cannot write " + path + ": " + error.message());
-  }
 }
 
 }  // namespace

@@ -2,15 +2,15 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 
 #include "report/plot.h"
+#include "util/file_io.h"
 #include "report/run_summary.h"
+#include "util/file_io.h"
 
 namespace ttt {
 namespace {
@@ -21,9 +21,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 std::string read_whole_file(const fs::path& path, const std::string& run_dir) {
   if (!fs::is_regular_file(path))
     throw std::runtime_error("run " + run_dir + " has no " + path.filename().string());
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return read_file(path.string());
 }
 
 // nlohmann::json writes NaN and infinities as null: read them back as NaN, which plots skip.

@@ -1,8 +1,8 @@
 #include "tokenizer/bpe_tokenizer.h"
 
+#include "util/file_io.h"
+
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <unordered_map>
@@ -81,9 +81,7 @@ struct BpeTokenizer::Workspace {
 };
 
 BpeTokenizer::BpeTokenizer(const std::string& path) : path_(path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read tokenizer file " + path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = read_file(path);
   try {
     load(text);
   } catch (const std::exception& e) {

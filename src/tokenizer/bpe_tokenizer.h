@@ -6,7 +6,7 @@
 // Supported: model BPE (no dropout, no subword prefix/suffix, no byte fallback, `ignore_merges`
 // respected), no normalizer, pre-tokenizer Split(Regex, Isolated) and/or ByteLevel without prefix
 // space, decoder ByteLevel. Anything else is rejected at load time rather than silently encoded
-// differently. The `lstrip`/`rstrip`/`single_word` flags of added tokens are not implemented
+// differently. The `lstrip`/`rstrip`/`single_word` flags of added tokens are unsupported
 // (Llama-3 sets none of them); loading fails if one is set.
 //
 // Input must be valid UTF-8 (as a Rust &str is for Hugging Face): encode throws

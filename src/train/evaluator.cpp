@@ -1,12 +1,12 @@
 #include "train/evaluator.h"
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "report/plot.h"
 #include "ttt/sequence_loss.h"
+#include "util/file_io.h"
 
 namespace ttt {
 
@@ -38,22 +38,6 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, SequenceL
   return result;
 }
 
-namespace {
-
-void write_atomically(const std::filesystem::path& path, const std::string& text) {
-  auto tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  std::filesystem::rename(tmp, path);
-}
-
-}  // namespace
-
 void write_eval_outputs(const std::string& dir, const EvalResult& result, const std::string& split, int64_t step,
                         const std::string& label) {
   const std::filesystem::path d(dir);
@@ -63,12 +47,12 @@ void write_eval_outputs(const std::string& dir, const EvalResult& result, const 
                             {"loss", result.loss},
                             {"num_sequences", result.num_sequences},
                             {"nll_by_position", result.nll_by_position}};
-  write_atomically(d / "eval.json", j.dump() + "\n");
+  write_file_atomically((d / "eval.json").string(), j.dump() + "\n");
   std::ostringstream csv;
   csv << "position,nll\n";
   csv.precision(9);
   for (size_t i = 0; i < result.nll_by_position.size(); ++i) csv << i << "," << result.nll_by_position[i] << "\n";
-  write_atomically(d / "eval_nll_by_position.csv", csv.str());
+  write_file_atomically((d / "eval_nll_by_position.csv").string(), csv.str());
   if (result.nll_by_position.empty()) return;
   Series s{label, {}, result.nll_by_position};
   for (size_t i = 0; i < s.y.size(); ++i) s.x.push_back(static_cast<double>(i + 1));

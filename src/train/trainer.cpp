@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iostream>
 
 #include "config/loader.h"
@@ -10,6 +9,7 @@
 #include "model/layers.h"
 #include "train/lr_schedule.h"
 #include "ttt/training_loss.h"
+#include "util/file_io.h"
 
 namespace ttt {
 namespace {
@@ -37,11 +37,8 @@ Trainer::Trainer(Config config) : config_(std::move(config)), device_(configured
   if (config_.backend.num_threads > 0) torch::set_num_threads(static_cast<int>(config_.backend.num_threads));
   run_dir_ = run_directory(config_);
   std::filesystem::create_directories(run_dir_);
-  {
-    // An evaluation-only run keeps the training run's config.yaml and writes its own beside it.
-    std::ofstream out(run_dir_ / (t.eval_mode ? "eval_config.yaml" : "config.yaml"));
-    out << to_yaml(config_);
-  }
+  // An evaluation-only run keeps the training run's config.yaml and writes its own beside it.
+  write_file_atomically((run_dir_ / (t.eval_mode ? "eval_config.yaml" : "config.yaml")).string(), to_yaml(config_));
   weights_ = ModelWeights::initialize(config_.model, static_cast<uint64_t>(t.model_seed),
                                       dtype_from_name(config_.model.param_dtype), device_);
   optimizer_ = std::make_unique<OuterOptimizer>(t.optimizer_outer, t.spec_outer, weights_);

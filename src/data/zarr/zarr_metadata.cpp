@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/zarr/zarr_internal.h"
+#include "util/file_io.h"
 
 namespace ttt::zarr_detail {
 namespace {
@@ -246,26 +247,19 @@ std::string array_metadata_json(const ArrayLayout& layout, int blosc_shuffle_typ
 }
 
 std::string read_file_bytes(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw error_at(file, "cannot open for reading");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) throw error_at(file, "read error");
-  return bytes.str();
+  try {
+    return read_file(file.string());
+  } catch (const std::runtime_error&) {
+    throw error_at(file, "cannot open for reading");
+  }
 }
 
 void write_file_atomically(const fs::path& file, const std::string& bytes) {
-  const fs::path partial = file.string() + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    if (!out) throw error_at(partial, "cannot open for writing");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) throw error_at(partial, "write error (disk full?)");
+  try {
+    ttt::write_file_atomically(file.string(), bytes);
+  } catch (const std::runtime_error& e) {
+    throw ZarrError(std::string("zarr: ") + e.what());
   }
-  std::error_code ec;
-  fs::rename(partial, file, ec);
-  if (ec) throw error_at(file, "cannot rename " + partial.filename().string() + " into place: " + ec.message());
 }
 
 }  // namespace ttt::zarr_detail
