@@ -13,13 +13,12 @@
 #include "model/layers.h"
 #include "model/weights.h"
 #include "train/outer_optimizer.h"
-#include "ttt/training_loss.h"
-#include "util/allocator.h"
+#include "ttt/sequence_loss.h"
+#include "util/runtime.h"
 
 using namespace ttt;
 
 int main(int argc, char** argv) {
-  tune_allocator_for_tensors();
   int steps = 2, warmup = 1;
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {
@@ -30,22 +29,21 @@ int main(int argc, char** argv) {
   }
   try {
     const Config cfg = load_config(overrides);
-    if (cfg.backend.num_threads > 0) torch::set_num_threads(static_cast<int>(cfg.backend.num_threads));
-    torch::Device device(cfg.backend.device);
-    auto w = ModelWeights::initialize(cfg.model, 0, dtype_from_name(cfg.model.param_dtype), device);
+    const torch::Device device = setup_runtime(cfg.backend);
+    auto w = ModelWeights::initialize(cfg.model, 0, scalar_type(cfg.model.param_dtype), device);
     OuterOptimizer opt(cfg.training.optimizer_outer, cfg.training.spec_outer, w);
     const int64_t B = cfg.training.global_batch_size, T = cfg.training.seq_length;
     Config dummy = cfg;
     dummy.training.dummy_dataset = true;
     auto loader = make_train_loader(dummy);
 
-    const auto options = TttOptions::from_config(cfg, 0);
+    const auto ttt = TttOptions::for_step(cfg, 0);
     double total = 0.0;
     for (int s = 0; s < warmup + steps; ++s) {
       auto batch = loader->next()->to(device);
       const auto t0 = std::chrono::steady_clock::now();
       opt.zero_grad();
-      loss_and_backward(cfg.model, w, batch, options, cfg.training.inner_remat_freq, 1.0);
+      loss_and_backward(cfg.model, w, batch, ttt, cfg.training.inner_remat_freq, 1.0);
       opt.clip_gradients();
       opt.step(1e-4);
       if (device.is_cuda()) torch::cuda::synchronize();
@@ -56,8 +54,8 @@ int main(int argc, char** argv) {
     getrusage(RUSAGE_SELF, &usage);
     const double step_s = total / steps;
     nlohmann::json j = {{"benchmark", "train_step"},
-                        {"train_mode", cfg.training.train_mode},
-                        {"compute_dtype", cfg.model.compute_dtype},
+                        {"train_mode", to_string(cfg.training.train_mode)},
+                        {"compute_dtype", to_string(cfg.model.compute_dtype)},
                         {"model", cfg.model.name},
                         {"seq_length", T},
                         {"sliding_window_size", cfg.model.sliding_window_size},

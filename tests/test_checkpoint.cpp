@@ -34,10 +34,8 @@ Config tiny_config() {
 // One real AdamW step so the optimizer has moments.
 void take_one_step(const Config& c, ModelWeights& w, OuterOptimizer& opt) {
   auto batch = ttt::testing::random_batch(2, 12, c.model.vocab_size, 3);
-  auto opts = TttOptions::from_config(c, 0);
-  opts.step.create_graph = true;
   opt.zero_grad();
-  sequence_loss(c.model, w, batch, opts).loss.backward();
+  meta_loss(c.model, w, batch, TttOptions::for_step(c, 0), /*create_graph=*/true).loss.backward();
   opt.clip_gradients();
   opt.step(1e-2);
 }
@@ -107,7 +105,7 @@ TEST(Checkpoint, RoundTripRestoresWeightsOptimizerAndState) {
   const auto state = load_checkpoint_state(step_dir);
   EXPECT_EQ(state.step, 0);
   EXPECT_EQ(state.loader_position, 5);
-  EXPECT_EQ(load_checkpoint_config(step_dir).training.train_mode, "meta");
+  EXPECT_EQ(load_checkpoint_config(step_dir).training.train_mode, TrainMode::kMeta);
   // The next step from restored state equals the next step from the original.
   take_one_step(c, w, opt);
   take_one_step(c, w2, opt2);

@@ -71,16 +71,16 @@ void expect_common_model(const Config& c, const SizeFacts& s, bool e2e) {
   EXPECT_EQ(c.model.num_attention_heads, s.heads);
   EXPECT_TRUE(c.model.tie_word_embeddings);
   EXPECT_EQ(c.model.intermediate_size, e2e ? s.mlp_e2e : s.mlp_fa);
-  EXPECT_EQ(c.model.seq_modeling_block, e2e ? "SWA" : "self_attention");
+  EXPECT_EQ(to_string(c.model.seq_modeling_block), e2e ? "SWA" : "self_attention");
   EXPECT_EQ(c.model.suffix_len, e2e ? s.suffix : 0);
   EXPECT_EQ(c.model.prime, e2e);
-  EXPECT_EQ(c.training.train_mode, e2e ? "meta" : "pretrain");
+  EXPECT_EQ(to_string(c.training.train_mode), e2e ? "meta" : "pretrain");
   if (e2e) {
     EXPECT_EQ(c.model.mini_batch_size, 1024);
     EXPECT_EQ(c.model.sliding_window_size, 8192);
     EXPECT_EQ(c.model.rope_theta, 500000.0);
     EXPECT_EQ(c.training.spec_inner, std::vector<std::string>{"language_model.**.suffix_blocks.feed_forward_prime.**"});
-    EXPECT_EQ(c.training.optimizer_inner.optimizer_type, "sgd");
+    EXPECT_EQ(to_string(c.training.optimizer_inner.optimizer_type), "sgd");
     EXPECT_EQ(c.training.optimizer_inner.lr, 1.0);
     EXPECT_EQ(c.training.optimizer_inner.clip_gradient, 1.0);
   } else {
@@ -157,14 +157,14 @@ TEST(OfficialExperiments, Ext3bE2e128K) {
   EXPECT_EQ(c.training.optimizer_outer.lr_warmup_steps, 130);
   EXPECT_EQ(c.training.total_steps, 1300);
   EXPECT_EQ(c.training.global_batch_size, 16);
-  EXPECT_EQ(c.training.train_mode, "meta");
+  EXPECT_EQ(to_string(c.training.train_mode), "meta");
   EXPECT_TRUE(c.model.unroll_block_scan);
   EXPECT_FALSE(c.model.force_flash);
 }
 
 TEST(OfficialExperiments, Pretrain125mFa) {
   const Config c = load({"+experiment=125m/pretrain/pretrain-125m-fa"});
-  EXPECT_EQ(c.model.seq_modeling_block, "self_attention");
+  EXPECT_EQ(to_string(c.model.seq_modeling_block), "self_attention");
   EXPECT_EQ(c.model.mini_batch_size, 8192);
   EXPECT_EQ(c.model.rope_theta, 500000.0);
   EXPECT_EQ(c.model.remat_block_bwd, "nothing_saveable");
@@ -183,7 +183,7 @@ TEST(TinyExperiments, AllLoadAndValidate) {
     EXPECT_EQ(c.model.eos_token_id, 257);
     EXPECT_EQ(c.model.num_hidden_layers, 4);
     EXPECT_EQ(c.model.hidden_size, 128);
-    EXPECT_EQ(c.model.compute_dtype, "fp32");
+    EXPECT_EQ(to_string(c.model.compute_dtype), "fp32");
     EXPECT_EQ(c.training.dataset_name, "gutenberg");
     EXPECT_EQ(c.training.dataset_path, "./data/gutenberg-byte");
     EXPECT_EQ(c.training.seq_length, extension ? 4096 : 1024);
@@ -192,19 +192,19 @@ TEST(TinyExperiments, AllLoadAndValidate) {
     EXPECT_EQ(c.training.optimizer_outer.lr, extension ? 4e-4 : 3e-3);
     EXPECT_EQ(c.training.ilr_warmup_steps, extension ? 0 : 30);
     if (name.find("e2e") != std::string::npos) {
-      EXPECT_EQ(c.training.train_mode, "meta");
+      EXPECT_EQ(to_string(c.training.train_mode), "meta");
       EXPECT_EQ(c.model.suffix_len, 1);
       EXPECT_EQ(c.model.intermediate_size, 416);
       EXPECT_EQ(c.model.mini_batch_size, 128);
       EXPECT_EQ(c.model.sliding_window_size, 1024);
       EXPECT_EQ(c.training.ilr_init, extension ? 1.0 : 0.1);
     } else {
-      EXPECT_EQ(c.training.train_mode, "pretrain");
+      EXPECT_EQ(to_string(c.training.train_mode), "pretrain");
       EXPECT_EQ(c.model.mini_batch_size, c.training.seq_length);
       EXPECT_EQ(c.model.intermediate_size, 512);
     }
     if (name.find("-fa") != std::string::npos) {
-      EXPECT_EQ(c.model.seq_modeling_block, "self_attention");
+      EXPECT_EQ(to_string(c.model.seq_modeling_block), "self_attention");
       EXPECT_EQ(c.model.rope_theta, extension ? 2e6 : 5e5);
     }
   }
@@ -293,7 +293,7 @@ TEST(Overrides, ValuesParseAsYamlScalarsAndLists) {
   EXPECT_EQ(c.training.n_data_parallel, 4);
   EXPECT_FALSE(c.training.exp_name.has_value());
   EXPECT_EQ(c.training.exp_folder, "");
-  EXPECT_EQ(load({"model.compute_dtype=bfloat16", "model.param_dtype=float32"}).model.compute_dtype, "bf16");
+  EXPECT_EQ(to_string(load({"model.compute_dtype=bfloat16", "model.param_dtype=float32"}).model.compute_dtype), "bf16");
   EXPECT_EQ(load({"backend.device=cuda:1"}).backend.device, "cuda:1");
 }
 

@@ -21,14 +21,14 @@ using ttt::testing::tiny_model_config;
 
 namespace {
 
-Config pretrain_config(const std::string& block) {
+Config pretrain_config(SeqModelingBlock block) {
   Config c;
   c.model = tiny_model_config();
   c.model.seq_modeling_block = block;
   c.model.prime = false;
   c.model.suffix_len = 0;
   c.model.mini_batch_size = 64;  // >= every test length: full attention is not chunk-local
-  c.training.train_mode = "pretrain";
+  c.training.train_mode = TrainMode::kPretrain;
   return c;
 }
 
@@ -39,35 +39,37 @@ torch::Tensor random_tokens(int64_t T, uint64_t seed) {
 }
 
 // Reads `ids` in pieces of the given sizes (cycled), collecting every token's logits.
-torch::Tensor read_in_pieces(const DecodeModel& m, const ModelWeights& w, DecodeState& state, const torch::Tensor& ids,
-                             const std::vector<int64_t>& pieces) {
+torch::Tensor read_in_pieces(const Config& config, const TttOptions& ttt, const ModelWeights& w, DecodeState& state,
+                             const torch::Tensor& ids, const std::vector<int64_t>& pieces) {
   std::vector<torch::Tensor> out;
   for (int64_t at = 0, i = 0; at < ids.size(1); ++i) {
     const int64_t n = std::min(pieces[i % pieces.size()], ids.size(1) - at);
-    out.push_back(read_tokens(m, w, state, ids.slice(1, at, at + n), /*all_logits=*/true));
+    out.push_back(read_tokens(config.model, ttt, w, state, ids.slice(1, at, at + n), /*all_logits=*/true));
     at += n;
   }
   return torch::cat(out, 1);
 }
 
-// The evaluation path (meta_loss's loop, built from the same functions) over tokens [1, T + 1]:
-// logits of the T inputs, chunk c read with the fast weights adapted on chunks < c.
+// The evaluation path (meta_loss's loop) over tokens [1, T + 1]: logits of the T inputs, chunk c
+// read with the fast weights adapted on chunks < c. Its NLL is checked against meta_loss's.
 torch::Tensor eval_path_logits(const Config& config, const ModelWeights& w, const torch::Tensor& tokens) {
   const auto& cfg = config.model;
   const int64_t T = tokens.size(1) - 1, b = cfg.mini_batch_size;
-  auto options = TttOptions::from_config(config, /*outer_step=*/1000000);
+  const auto ttt = TttOptions::for_inference(config);
   auto inputs = tokens.slice(1, 0, T), targets = tokens.slice(1, 1, T + 1);
+  const auto mask = (targets != cfg.bos_token_id).to(torch::kFloat32);
   auto prefix = prefix_forward(cfg, w, inputs);
-  auto state = init_fast_state(cfg, w, options.inner, 1, torch::kFloat32, false);
-  std::vector<torch::Tensor> out;
+  auto state = init_fast_state(cfg, w, ttt, 1, /*through_outer=*/false);
+  std::vector<torch::Tensor> logits, nll;
   for (int64_t c = 0; c < T / b; ++c) {
-    auto logits = suffix_chunk_logits(cfg, w, options.inner, state, prefix.slice(1, c * b, (c + 1) * b));
-    auto chunk_targets = targets.slice(1, c * b, (c + 1) * b);
-    auto loss = masked_mean_nll(token_nll(logits, chunk_targets), (chunk_targets != cfg.bos_token_id).to(torch::kFloat32));
-    if (c + 1 < T / b) take_inner_step(state, loss, options.step);
-    out.push_back(logits.detach());
+    auto step = chunk_step(cfg, w, ttt, state, prefix.slice(1, c * b, (c + 1) * b), targets.slice(1, c * b, (c + 1) * b),
+                           mask.slice(1, c * b, (c + 1) * b), /*learn=*/c + 1 < T / b, /*create_graph=*/false);
+    logits.push_back(step.logits.detach());
+    nll.push_back(step.nll.detach());
   }
-  return torch::cat(out, 1);
+  const auto reference = meta_loss(cfg, w, Batch{inputs, targets, mask}, ttt, /*create_graph=*/false);
+  EXPECT_TRUE(torch::equal(torch::cat(nll, 1), reference.token_nll));
+  return torch::cat(logits, 1);
 }
 
 void expect_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what, double tol = 1e-4) {
@@ -83,31 +85,30 @@ std::string temp_path(const std::string& name) {
 
 TEST(Decode, TokenByTokenEqualsFullForwardForFaAndSwa) {
   torch::NoGradGuard no_grad;
-  for (const std::string block : {"self_attention", "SWA"}) {
+  for (const auto block : {SeqModelingBlock::kSelfAttention, SeqModelingBlock::kSlidingWindow}) {
     const Config config = pretrain_config(block);
     const auto w = ModelWeights::initialize(config.model, 5);
     const auto ids = random_tokens(29, 3).slice(1, 0, 30);  // longer than the window (8)
     const auto full = full_sequence_logits(config.model, w, ids);
-    DecodeModel m = decode_model(config);
-    ASSERT_EQ(m.full_attention, block == "self_attention");
-    DecodeState one_by_one = start_decoding(m, w);
-    expect_close(read_in_pieces(m, w, one_by_one, ids, {1}), full, block + " one token at a time");
+    const auto ttt = TttOptions::for_inference(config);
+    DecodeState one_by_one = start_decoding(config.model, ttt, w);
+    ASSERT_EQ(one_by_one.full_caches.empty(), block == SeqModelingBlock::kSlidingWindow);
+    expect_close(read_in_pieces(config, ttt, w, one_by_one, ids, {1}), full, to_string(block) + " one token at a time");
     // Prefill in segments smaller than the prompt, then pieces of several sizes.
-    m.prefill_segment = 5;
-    DecodeState pieces = start_decoding(m, w);
-    expect_close(read_in_pieces(m, w, pieces, ids, {13, 1, 4, 1, 1}), full, block + " in pieces");
+    DecodeState pieces = start_decoding(config.model, ttt, w, 1, /*segment=*/5);
+    expect_close(read_in_pieces(config, ttt, w, pieces, ids, {13, 1, 4, 1, 1}), full, to_string(block) + " in pieces");
     EXPECT_EQ(pieces.position, 30);
-    expect_close(pieces.last_logits, full.select(1, 29).to(torch::kFloat32), block + " last logits");
+    expect_close(pieces.last_logits, full.select(1, 29).to(torch::kFloat32), to_string(block) + " last logits");
   }
 }
 
 TEST(Decode, SwaCachesStayWithinTheWindow) {
   torch::NoGradGuard no_grad;
-  const Config config = pretrain_config("SWA");
+  const Config config = pretrain_config(SeqModelingBlock::kSlidingWindow);
   const auto w = ModelWeights::initialize(config.model, 5);
-  DecodeModel m = decode_model(config);
-  DecodeState state = start_decoding(m, w);
-  read_tokens(m, w, state, random_tokens(99, 4));
+  const auto ttt = TttOptions::for_inference(config);
+  DecodeState state = start_decoding(config.model, ttt, w);
+  read_tokens(config.model, ttt, w, state, random_tokens(99, 4));
   for (const auto& c : state.window_caches) EXPECT_EQ(c.k.size(1), config.model.sliding_window_size);
 }
 
@@ -124,26 +125,25 @@ void expect_prefill_equals_evaluation_path(const Config& config) {
   const auto w = ModelWeights::initialize(config.model, 7);
   const auto tokens = random_tokens(24, 11);
   const auto eval = eval_path_logits(config, w, tokens);  // [1, 24, V]
-  const DecodeModel m = decode_model(config);
-  ASSERT_TRUE(m.test_time_training);
+  const auto& cfg = config.model;
+  const auto ttt = TttOptions::for_inference(config);
+  ASSERT_TRUE(ttt.enabled);
   // A prompt of whole chunks: its logits are the evaluation path's first 12.
-  DecodeState whole = start_decoding(m, w);
-  expect_close(read_tokens(m, w, whole, tokens.slice(1, 0, 12), true), eval.slice(1, 0, 12), "prompt of 3 chunks");
+  DecodeState whole = start_decoding(cfg, ttt, w);
+  expect_close(read_tokens(cfg, ttt, w, whole, tokens.slice(1, 0, 12), true), eval.slice(1, 0, 12), "prompt of 3 chunks");
   // A prompt of 10 tokens (2.5 chunks), then tokens 10..23 one at a time: the partial chunk joins
   // the next update, and every later chunk is learned from once its last target is read.
-  DecodeState partial = start_decoding(m, w);
-  auto prompt = read_tokens(m, w, partial, tokens.slice(1, 0, 10), true);
-  auto decoded = read_in_pieces(m, w, partial, tokens.slice(1, 10, 24), {1});
+  DecodeState partial = start_decoding(cfg, ttt, w);
+  auto prompt = read_tokens(cfg, ttt, w, partial, tokens.slice(1, 0, 10), true);
+  auto decoded = read_in_pieces(config, ttt, w, partial, tokens.slice(1, 10, 24), {1});
   expect_close(torch::cat({prompt, decoded}, 1), eval, "prompt of 10, then decoding");
   // Odd pieces and small prefill segments give the same.
-  DecodeModel segmented = m;
-  segmented.prefill_segment = 8;
-  DecodeState pieces = start_decoding(segmented, w);
-  expect_close(read_in_pieces(segmented, w, pieces, tokens.slice(1, 0, 24), {3, 6, 1, 9}), eval, "odd pieces");
+  DecodeState pieces = start_decoding(cfg, ttt, w, 1, /*segment=*/8);
+  expect_close(read_in_pieces(config, ttt, w, pieces, tokens.slice(1, 0, 24), {3, 6, 1, 9}), eval, "odd pieces");
   // Without test-time training the logits differ after the first chunk: the steps above matter.
-  const DecodeModel frozen = decode_model(config, /*test_time_training=*/false);
-  DecodeState no_ttt = start_decoding(frozen, w);
-  auto frozen_logits = read_tokens(frozen, w, no_ttt, tokens.slice(1, 0, 24), true);
+  const auto frozen = TttOptions::for_inference(config, /*test_time_training=*/false);
+  DecodeState no_ttt = start_decoding(cfg, frozen, w);
+  auto frozen_logits = read_tokens(cfg, frozen, w, no_ttt, tokens.slice(1, 0, 24), true);
   expect_close(frozen_logits.slice(1, 0, 4), eval.slice(1, 0, 4), "first chunk without steps");
   EXPECT_FALSE(torch::allclose(frozen_logits.slice(1, 4), eval.slice(1, 4), 1e-3, 1e-3));
 }
@@ -157,17 +157,17 @@ TEST(Decode, E2eFastWeightsChangeOnlyAtChunkBoundaries) {
   const Config config = tiny_meta_config();
   const auto w = ModelWeights::initialize(config.model, 7);
   const auto tokens = random_tokens(12, 2);
-  const DecodeModel m = decode_model(config);
-  DecodeState state = start_decoding(m, w);
-  read_tokens(m, w, state, tokens.slice(1, 0, 4));  // chunk 0 read, its last target unknown
-  auto before = state.fast_weights[0].clone();
+  const auto ttt = TttOptions::for_inference(config);
+  DecodeState state = start_decoding(config.model, ttt, w);
+  read_tokens(config.model, ttt, w, state, tokens.slice(1, 0, 4));  // chunk 0 read, its last target unknown
+  auto before = state.fast.weights[0].clone();
   EXPECT_EQ(state.pending_ids.size(1), 4);
-  read_tokens(m, w, state, tokens.slice(1, 4, 5));  // token 4 completes chunk 0's targets
-  EXPECT_FALSE(torch::equal(before, state.fast_weights[0]));
+  read_tokens(config.model, ttt, w, state, tokens.slice(1, 4, 5));  // token 4 completes chunk 0's targets
+  EXPECT_FALSE(torch::equal(before, state.fast.weights[0]));
   EXPECT_EQ(state.pending_ids.size(1), 1);
-  auto after = state.fast_weights[0].clone();
-  read_tokens(m, w, state, tokens.slice(1, 5, 8));  // inside chunk 1: no step
-  EXPECT_TRUE(torch::equal(after, state.fast_weights[0]));
+  auto after = state.fast.weights[0].clone();
+  read_tokens(config.model, ttt, w, state, tokens.slice(1, 5, 8));  // inside chunk 1: no step
+  EXPECT_TRUE(torch::equal(after, state.fast.weights[0]));
 }
 
 TEST(Sampler, RepetitionPenaltyTopKTopP) {
@@ -195,15 +195,15 @@ TEST(Sampler, RepetitionPenaltyTopKTopP) {
 TEST(Generate, FixedSeedReproducesAndSeedsDiffer) {
   const Config config = tiny_meta_config();
   const auto w = ModelWeights::initialize(config.model, 7);
-  const DecodeModel m = decode_model(config);
+  const auto ttt = TttOptions::for_inference(config);
   auto run = [&](uint64_t seed, SamplingOptions sampling) {
-    DecodeState state = start_decoding(m, w);
-    read_tokens(m, w, state, random_tokens(9, 1));
+    DecodeState state = start_decoding(config.model, ttt, w);
+    read_tokens(config.model, ttt, w, state, random_tokens(9, 1));
     GenerateOptions o;
     o.sampling = sampling;
     o.max_new_tokens = 40;
     o.seed = seed;
-    return generate_tokens(m, w, state, o);
+    return generate_tokens(config.model, ttt, w, state, o);
   };
   const SamplingOptions plain;
   EXPECT_EQ(run(1, plain), run(1, plain));
@@ -227,21 +227,22 @@ TEST(Generate, Utf8StreamHoldsIncompleteCharacters) {
 }
 
 TEST(StateFile, RoundTripGivesIdenticalContinuations) {
-  for (const Config& config : {tiny_meta_config(), pretrain_config("self_attention")}) {
+  for (const Config& config : {tiny_meta_config(), pretrain_config(SeqModelingBlock::kSelfAttention)}) {
     const auto w = ModelWeights::initialize(config.model, 7);
-    const DecodeModel m = decode_model(config);
-    DecodeState state = start_decoding(m, w);
-    read_tokens(m, w, state, random_tokens(9, 1));  // 10 tokens: a partial chunk is pending
+    const auto& cfg = config.model;
+    const auto ttt = TttOptions::for_inference(config);
+    DecodeState state = start_decoding(cfg, ttt, w);
+    read_tokens(cfg, ttt, w, state, random_tokens(9, 1));  // 10 tokens: a partial chunk is pending
     const auto path = temp_path("ttt-state");
-    save_decode_state(path, m, w, state);
-    DecodeState loaded = load_decode_state(path, m, w);
+    save_decode_state(path, cfg, ttt, w, state);
+    DecodeState loaded = load_decode_state(path, cfg, ttt, w);
     std::filesystem::remove(path);
     EXPECT_EQ(loaded.position, state.position);
     GenerateOptions o;
     o.max_new_tokens = 30;
     o.seed = 4;
-    const auto expected = generate_tokens(m, w, state, o);
-    EXPECT_EQ(generate_tokens(m, w, loaded, o), expected) << config.model.seq_modeling_block;
+    const auto expected = generate_tokens(cfg, ttt, w, state, o);
+    EXPECT_EQ(generate_tokens(cfg, ttt, w, loaded, o), expected) << to_string(cfg.seq_modeling_block);
     EXPECT_TRUE(torch::equal(loaded.last_logits, state.last_logits));
   }
 }
@@ -249,28 +250,33 @@ TEST(StateFile, RoundTripGivesIdenticalContinuations) {
 TEST(StateFile, RejectsAnotherModel) {
   const Config config = tiny_meta_config();
   const auto w = ModelWeights::initialize(config.model, 7);
-  const DecodeModel m = decode_model(config);
-  DecodeState state = start_decoding(m, w);
-  read_tokens(m, w, state, random_tokens(5, 1));
+  const auto ttt = TttOptions::for_inference(config);
+  DecodeState state = start_decoding(config.model, ttt, w);
+  read_tokens(config.model, ttt, w, state, random_tokens(5, 1));
   const auto path = temp_path("ttt-state-other");
-  save_decode_state(path, m, w, state);
-  auto message = [&](const DecodeModel& model, const ModelWeights& weights) -> std::string {
+  save_decode_state(path, config.model, ttt, w, state);
+  auto message = [&](const Config& c, const TttOptions& options, const ModelWeights& weights) -> std::string {
     try {
-      load_decode_state(path, model, weights);
+      load_decode_state(path, c.model, options, weights);
     } catch (const std::runtime_error& e) {
       return e.what();
     }
     return "";
   };
-  const std::string other_weights = message(m, ModelWeights::initialize(config.model, 8));
+  const std::string other_weights = message(config, ttt, ModelWeights::initialize(config.model, 8));
   EXPECT_NE(other_weights.find("different weights"), std::string::npos) << other_weights;
   Config wider = config;
   wider.model.sliding_window_size = 12;
-  const std::string other_config = message(decode_model(wider), w);
+  const std::string other_config = message(wider, TttOptions::for_inference(wider), w);
   EXPECT_NE(other_config.find("model.sliding_window_size is 8 in the state, 12 here"), std::string::npos) << other_config;
   EXPECT_EQ(other_config.find('\n'), std::string::npos);
-  const std::string no_ttt = message(decode_model(config, false), w);
+  const std::string no_ttt = message(config, TttOptions::for_inference(config, false), w);
   EXPECT_NE(no_ttt.find("decode.test_time_training"), std::string::npos) << no_ttt;
-  EXPECT_EQ(message(m, w), "");
+  EXPECT_EQ(message(config, ttt, w), "");
+  // Fields kept only for parity with the official configuration are not part of the fingerprint.
+  Config parity = config;
+  parity.model.force_flash = true;
+  parity.model.remat_mlp = "nothing_saveable";
+  EXPECT_EQ(message(parity, ttt, w), "");
   std::filesystem::remove(path);
 }

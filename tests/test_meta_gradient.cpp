@@ -5,7 +5,6 @@
 #include "model/weights.h"
 #include "support/tiny_model.h"
 #include "ttt/sequence_loss.h"
-#include "ttt/training_loss.h"
 
 using namespace ttt;
 
@@ -17,8 +16,7 @@ struct Probe {
 };
 
 double meta_loss_value(const Config& cfg, const ModelWeights& w, const Batch& batch) {
-  auto opts = TttOptions::from_config(cfg, 0);
-  return sequence_loss(cfg.model, w, batch, opts).loss.item<double>();
+  return sequence_loss(cfg.model, w, batch, TttOptions::for_step(cfg, 0)).loss.item<double>();
 }
 
 void check_against_finite_differences(const Config& cfg, double clip) {
@@ -29,10 +27,9 @@ void check_against_finite_differences(const Config& cfg, double clip) {
   auto batch = ttt::testing::random_batch(2, cfg.training.seq_length, cfg.model.vocab_size, 9);
 
   w.set_requires_grad(true);
-  auto opts = TttOptions::from_config(cfg, 0);
-  opts.step.create_graph = true;
-  opts.step.clip = clip;
-  auto loss = sequence_loss(cfg.model, w, batch, opts).loss;
+  auto ttt = TttOptions::for_step(cfg, 0);
+  ttt.clip = clip;
+  auto loss = meta_loss(cfg.model, w, batch, ttt, /*create_graph=*/true).loss;
   auto grads = torch::autograd::grad({loss}, w.tensors());
   w.set_requires_grad(false);
 
@@ -89,14 +86,13 @@ TEST(MetaGradient, InnerLrZeroEqualsPretrainLoss) {
   cfg.training.optimizer_inner.lr = 0.0;
   auto w = ModelWeights::initialize(cfg.model, 2);
   auto batch = ttt::testing::random_batch(3, 12, cfg.model.vocab_size, 5);
-  auto opts = TttOptions::from_config(cfg, 0);
-  auto meta = sequence_loss(cfg.model, w, batch, opts);
+  auto meta = sequence_loss(cfg.model, w, batch, TttOptions::for_step(cfg, 0));
   auto pre = pretrain_loss(cfg.model, w, batch);
   EXPECT_NEAR(meta.loss.item<double>(), pre.loss.item<double>(), 1e-5);
   EXPECT_TRUE(torch::allclose(meta.token_nll, pre.token_nll, 1e-4, 1e-5));
   // With a non-zero inner lr the two differ (test-time training changes the loss).
   cfg.training.optimizer_inner.lr = 1.0;
-  auto adapted = sequence_loss(cfg.model, w, batch, TttOptions::from_config(cfg, 0));
+  auto adapted = sequence_loss(cfg.model, w, batch, TttOptions::for_step(cfg, 0));
   EXPECT_GT(std::abs(adapted.loss.item<double>() - pre.loss.item<double>()), 1e-6);
 }
 
@@ -111,8 +107,7 @@ TEST(MetaGradient, RecomputationGivesTheSameGradients) {
     for (auto& t : w.tensors())
       if (t.dim() == 2) t.mul_(8.0);
     w.set_requires_grad(true);
-    auto opts = TttOptions::from_config(cfg, 0);
-    auto out = loss_and_backward(cfg.model, w, batch, opts, remat_every, 0.5);
+    auto out = loss_and_backward(cfg.model, w, batch, TttOptions::for_step(cfg, 0), remat_every, 0.5);
     std::vector<torch::Tensor> grads;
     for (auto& t : w.tensors()) grads.push_back(t.grad().clone());
     return std::make_pair(out.loss.item<double>(), grads);

@@ -6,8 +6,8 @@
 #include "model/transformer.h"
 #include "model/weights.h"
 #include "support/tiny_model.h"
-#include "ttt/fast_state.h"
 #include "ttt/inner_optimizer.h"
+#include "ttt/ttt_options.h"
 #include "ttt/sequence_loss.h"
 
 using namespace ttt;
@@ -19,13 +19,15 @@ namespace {
 // Logits from the prefix run once plus the suffix blocks chunk by chunk with KV caches, no
 // weight change between chunks.
 torch::Tensor chunked_logits(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids) {
-  auto inner = select_inner_params(cfg, {"language_model.**.suffix_blocks.feed_forward_prime.**"});
+  TttOptions ttt;
+  ttt.enabled = true;
+  ttt.inner = select_inner_params(cfg, {"language_model.**.suffix_blocks.feed_forward_prime.**"});
   auto prefix = prefix_forward(cfg, w, ids);
-  auto state = init_fast_state(cfg, w, inner, ids.size(0), torch::kFloat32, false);
+  auto state = init_fast_state(cfg, w, ttt, ids.size(0), /*through_outer=*/false);
   std::vector<torch::Tensor> out;
   const int64_t b = cfg.mini_batch_size;
   for (int64_t c = 0; c < ids.size(1) / b; ++c)
-    out.push_back(suffix_chunk_logits(cfg, w, inner, state, prefix.slice(1, c * b, (c + 1) * b)));
+    out.push_back(lm_head(cfg, w, suffix_forward(cfg, w, ttt, state, prefix.slice(1, c * b, (c + 1) * b))));
   return torch::cat(out, 1);
 }
 
@@ -82,7 +84,7 @@ TEST(Model, SwaEqualsFullAttentionWhenWindowCoversSequence) {
   swa.sliding_window_size = 16;
   swa.mini_batch_size = 16;
   auto fa = swa;
-  fa.seq_modeling_block = "self_attention";
+  fa.seq_modeling_block = SeqModelingBlock::kSelfAttention;
   auto w = ModelWeights::initialize(swa, 5);
   auto ids = random_batch(2, 16, swa.vocab_size, 2).input_ids;
   auto a = full_sequence_logits(swa, w, ids);
@@ -103,7 +105,7 @@ TEST(Model, SwaEqualsFullAttentionAcrossQueryBlocks) {
   swa.sliding_window_size = 1100;
   swa.mini_batch_size = 1100;
   auto fa = swa;
-  fa.seq_modeling_block = "self_attention";
+  fa.seq_modeling_block = SeqModelingBlock::kSelfAttention;
   auto w = ModelWeights::initialize(swa, 5);
   auto ids = random_batch(1, 1100, swa.vocab_size, 2).input_ids;
   EXPECT_TRUE(torch::allclose(full_sequence_logits(swa, w, ids), full_sequence_logits(fa, w, ids), 1e-4, 1e-5));
@@ -174,9 +176,7 @@ TEST(Model, SameSeedSameLoss) {
   auto run = [&] {
     auto w = ModelWeights::initialize(cfg.model, 11);
     w.set_requires_grad(true);
-    auto opts = TttOptions::from_config(cfg, 0);
-    opts.step.create_graph = true;
-    auto loss = sequence_loss(cfg.model, w, batch, opts).loss;
+    auto loss = meta_loss(cfg.model, w, batch, TttOptions::for_step(cfg, 0), /*create_graph=*/true).loss;
     auto grads = torch::autograd::grad({loss}, w.tensors());
     return std::make_pair(loss.item<double>(), grads[0].sum().item<double>());
   };

@@ -45,7 +45,7 @@ std::vector<std::string> run_args(const fs::path& dir, const std::string& exp_na
           "training.eval_batch_size=2",
           "training.total_steps=" + std::to_string(steps),
           "training.ilr_warmup_steps=2",
-          "training.optimizer_outer.lr_warmup_steps=2",
+          "training.optimizer_outer.lr_warmup_steps=" + std::to_string(steps > 1 ? 1 : 0),
           "training.optimizer_outer.lr_decay_steps=" + std::to_string(steps),
           "checkpoint.save_freq=1",
           "checkpoint.keep_last=2",

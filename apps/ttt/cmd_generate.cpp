@@ -12,6 +12,7 @@
 #include "model/layers.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+#include "util/runtime.h"
 
 namespace ttt::cli {
 namespace {
@@ -39,13 +40,10 @@ int run_generate(const GenerateArgs& args) {
   if (args.max_new_tokens < 0) throw std::invalid_argument("--max-new-tokens must be >= 0");
   const std::string step_dir = find_checkpoint(args.checkpoint);
   const Config config = load_checkpoint_config(step_dir, args.overrides);
-  const torch::Device device(config.backend.device);
-  if (device.is_cuda() && !torch::cuda::is_available())
-    throw ConfigError("backend.device=" + config.backend.device + " but this machine has no CUDA device");
-  if (config.backend.num_threads > 0) torch::set_num_threads(static_cast<int>(config.backend.num_threads));
+  const torch::Device device = setup_runtime(config.backend);
   torch::NoGradGuard no_grad;  // the decoder turns gradients on for the inner steps only
 
-  auto weights = ModelWeights::zeros(config.model, dtype_from_name(config.model.param_dtype), device);
+  auto weights = ModelWeights::zeros(config.model, scalar_type(config.model.param_dtype), device);
   load_checkpoint_weights(step_dir, weights);
   const auto tokenizer = load_tokenizer(args.tokenizer.empty() ? config.training.tokenizer_name : args.tokenizer);
   if (tokenizer->vocab_size() > config.model.vocab_size || tokenizer->bos_id() != config.model.bos_token_id)
@@ -53,9 +51,10 @@ int run_generate(const GenerateArgs& args) {
                       std::to_string(tokenizer->bos_id()) + ") does not fit the model (vocab_size " +
                       std::to_string(config.model.vocab_size) + ", BOS " + std::to_string(config.model.bos_token_id) + ")");
 
-  const DecodeModel model = decode_model(config, /*test_time_training=*/!args.no_ttt);
-  DecodeState state = args.load_state.empty() ? start_decoding(model, weights)
-                                              : load_decode_state(args.load_state, model, weights);
+  const ModelConfig& cfg = config.model;
+  const auto ttt = TttOptions::for_inference(config, /*test_time_training=*/!args.no_ttt);
+  DecodeState state = args.load_state.empty() ? start_decoding(cfg, ttt, weights)
+                                              : load_decode_state(args.load_state, cfg, ttt, weights);
   std::vector<int64_t> ids;
   // A fresh state starts a document (BOS); a loaded one continues its document.
   if (args.load_state.empty()) ids.push_back(tokenizer->bos_id());
@@ -64,9 +63,9 @@ int run_generate(const GenerateArgs& args) {
 
   const auto prefill_start = std::chrono::steady_clock::now();
   if (!ids.empty())
-    read_tokens(model, weights, state, torch::tensor(ids, torch::kInt64).view({1, -1}).to(device));
+    read_tokens(cfg, ttt, weights, state, torch::tensor(ids, torch::kInt64).view({1, -1}).to(device));
   const double prefill_seconds = seconds_since(prefill_start);
-  if (!args.save_state.empty()) save_decode_state(args.save_state, model, weights, state);
+  if (!args.save_state.empty()) save_decode_state(args.save_state, cfg, ttt, weights, state);
 
   GenerateOptions options;
   options.sampling = args.sampling;
@@ -75,7 +74,7 @@ int run_generate(const GenerateArgs& args) {
   options.eos_id = tokenizer->eos_id();
   Utf8Stream stream;
   const auto decode_start = std::chrono::steady_clock::now();
-  const auto generated = generate_tokens(model, weights, state, options, [&](int64_t token) {
+  const auto generated = generate_tokens(cfg, ttt, weights, state, options, [&](int64_t token) {
     if (token == options.eos_id) return;
     std::cout << stream.push(tokenizer->decode({static_cast<int32_t>(token)})) << std::flush;
   });
@@ -83,7 +82,7 @@ int run_generate(const GenerateArgs& args) {
   const double decode_seconds = seconds_since(decode_start);
   std::cerr << "\n[" << ids.size() << " prompt tokens in " << prefill_seconds << " s; " << generated.size()
             << " generated in " << decode_seconds << " s; position " << state.position
-            << (model.test_time_training ? "; test-time training on" : "; test-time training off") << "]"
+            << (ttt.enabled ? "; test-time training on" : "; test-time training off") << "]"
             << std::endl;
   return 0;
 }

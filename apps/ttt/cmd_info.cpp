@@ -34,7 +34,7 @@ Run add_info_command(CLI::App& app) {
     std::cout << "non_embedding: " << counts.non_embedding << "  # " << human(counts.non_embedding) << "\n";
     std::cout << "embedding: " << counts.embedding << "  # " << human(counts.embedding) << "\n";
     std::cout << "inner: " << counts.inner << "  # " << human(counts.inner)
-              << (config.training.train_mode == "meta" ? "  (fast weights, training.spec_inner)" : "  (pretrain mode: none)")
+              << (config.training.train_mode == TrainMode::kMeta ? "  (fast weights, training.spec_inner)" : "  (pretrain mode: none)")
               << "\n";
     std::cout << "outer: " << counts.outer << "  # " << human(counts.outer) << "  (training.spec_outer)\n";
     return 0;

@@ -4,7 +4,6 @@
 
 #include "commands.h"
 #include "config/config.h"
-#include "util/allocator.h"
 
 namespace ttt::cli {
 
@@ -18,7 +17,6 @@ void add_overrides_option(CLI::App& command, std::vector<std::string>& overrides
 }  // namespace ttt::cli
 
 int main(int argc, char** argv) {
-  ttt::tune_allocator_for_tensors();
   CLI::App app{"ttt: End-to-End Test-Time Training (TTT-E2E) for long-context language models"};
   app.require_subcommand(1);
   std::map<CLI::App*, ttt::cli::Run> runs;

@@ -12,6 +12,49 @@
 
 namespace ttt {
 
+template <>
+const std::vector<std::pair<TrainMode, std::string>>& enum_spellings<TrainMode>() {
+  static const std::vector<std::pair<TrainMode, std::string>> s = {{TrainMode::kPretrain, "pretrain"},
+                                                                   {TrainMode::kMeta, "meta"}};
+  return s;
+}
+
+template <>
+const std::vector<std::pair<SeqModelingBlock, std::string>>& enum_spellings<SeqModelingBlock>() {
+  static const std::vector<std::pair<SeqModelingBlock, std::string>> s = {
+      {SeqModelingBlock::kSelfAttention, "self_attention"}, {SeqModelingBlock::kSlidingWindow, "SWA"}};
+  return s;
+}
+
+template <>
+const std::vector<std::pair<DType, std::string>>& enum_spellings<DType>() {
+  static const std::vector<std::pair<DType, std::string>> s = {{DType::kFloat32, "fp32"},
+                                                               {DType::kBFloat16, "bf16"},
+                                                               {DType::kFloat32, "float32"},
+                                                               {DType::kBFloat16, "bfloat16"}};
+  return s;
+}
+
+template <>
+const std::vector<std::pair<LoadPart, std::string>>& enum_spellings<LoadPart>() {
+  static const std::vector<std::pair<LoadPart, std::string>> s = {
+      {LoadPart::kNone, "none"}, {LoadPart::kParams, "params"}, {LoadPart::kAll, "all"}};
+  return s;
+}
+
+template <>
+const std::vector<std::pair<OptimizerType, std::string>>& enum_spellings<OptimizerType>() {
+  static const std::vector<std::pair<OptimizerType, std::string>> s = {{OptimizerType::kAdamW, "adamw"},
+                                                                       {OptimizerType::kSGD, "sgd"}};
+  return s;
+}
+
+template <>
+const std::vector<std::pair<FeedForwardPrime, std::string>>& enum_spellings<FeedForwardPrime>() {
+  static const std::vector<std::pair<FeedForwardPrime, std::string>> s = {{FeedForwardPrime::kSwiGLU, "swiglu"}};
+  return s;
+}
+
 const std::string& require(const std::optional<std::string>& value, const std::string& key) {
   if (!value) {
     throw ConfigError(key + " is not set (" + std::string(kMissingMarker) + "); set it in a config file or on the " +
@@ -127,6 +170,8 @@ std::string render_value(const RawValue& value) {
 std::string render_key(const std::string& name) { return is_plain_safe(name) ? name : quote_string(name); }
 
 }  // namespace
+
+std::string render_yaml_value(const RawValue& value) { return render_value(value); }
 
 std::string emit_yaml(const RawConfig& raw) {
   // (dotted key, rendered value) in registry order; the data-paths map expands into its entries.

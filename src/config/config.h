@@ -8,9 +8,45 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ttt {
+
+// The closed choices of the configuration, parsed once when the configuration is loaded. Their
+// spellings in YAML and on the command line are listed by enum_spellings<E>() (config.cpp).
+enum class TrainMode { kPretrain, kMeta };                  // "pretrain" | "meta"
+enum class SeqModelingBlock { kSelfAttention, kSlidingWindow };  // "self_attention" | "SWA"
+enum class DType { kFloat32, kBFloat16 };                   // "fp32" | "bf16" ("float32", "bfloat16" accepted)
+enum class LoadPart { kNone, kParams, kAll };               // "none" | "params" | "all"
+enum class OptimizerType { kAdamW, kSGD };                  // "adamw" | "sgd"
+enum class FeedForwardPrime { kSwiGLU };                    // "swiglu" (the only one in the reference)
+
+// An enum's spellings: the first one of each value is canonical (what to_yaml writes); later
+// ones are accepted aliases.
+template <typename E>
+const std::vector<std::pair<E, std::string>>& enum_spellings();
+template <>
+const std::vector<std::pair<TrainMode, std::string>>& enum_spellings<TrainMode>();
+template <>
+const std::vector<std::pair<SeqModelingBlock, std::string>>& enum_spellings<SeqModelingBlock>();
+template <>
+const std::vector<std::pair<DType, std::string>>& enum_spellings<DType>();
+template <>
+const std::vector<std::pair<LoadPart, std::string>>& enum_spellings<LoadPart>();
+template <>
+const std::vector<std::pair<OptimizerType, std::string>>& enum_spellings<OptimizerType>();
+template <>
+const std::vector<std::pair<FeedForwardPrime, std::string>>& enum_spellings<FeedForwardPrime>();
+
+// The canonical spelling of a value ("meta", "SWA", "bf16", ...).
+template <typename E>
+const std::string& to_string(E value) {
+  for (const auto& [v, name] : enum_spellings<E>())
+    if (v == value) return name;
+  static const std::string unknown = "?";
+  return unknown;
+}
 
 // A user-facing configuration problem (unknown key, wrong type, missing value, inconsistent
 // settings). The message is one line that names the key.
@@ -38,8 +74,8 @@ struct ModelConfig {
   double attn_pdrop = 0.0;
   bool tie_word_embeddings = false;
   // Rematerialisation policies of the reference (JAX checkpoint policy names inside a block).
-  // Accepted for parity with the official configs; they select nothing here. Recomputation is
-  // chunk-level, through training.inner_remat_freq (see docs/configuration.md).
+  // Parity only (config/schema.cpp flags every such field): recomputation here is chunk-level,
+  // through training.inner_remat_freq.
   std::string remat_block;
   std::string remat_block_bwd;
   std::string remat_prefix_block = "nothing_saveable";
@@ -50,25 +86,25 @@ struct ModelConfig {
   std::string remat_rms;
   std::string remat_rms_bwd;
   std::string remat_multiple_gd;
-  std::string seq_modeling_block = "self_attention";  // self_attention | SWA
+  SeqModelingBlock seq_modeling_block = SeqModelingBlock::kSelfAttention;
   double rope_theta = 10000.0;
   int64_t output_size = 32000;  // lm_head width when embeddings are not tied
-  std::string compute_dtype = "bf16";  // fp32 | bf16
-  std::string param_dtype = "fp32";
-  std::string state_dtype = "fp32";
-  bool unroll_block_scan = false;  // XLA scan unrolling in the reference: no effect in eager LibTorch
-  bool unroll_inner_scan = false;  // likewise
-  bool force_flash = false;        // cuDNN flash attention in the reference; here the fused kernel is used when available
+  DType compute_dtype = DType::kBFloat16;  // matmuls
+  DType param_dtype = DType::kFloat32;     // stored parameters
+  DType state_dtype = DType::kFloat32;     // fast weights of the inner loop
+  bool unroll_block_scan = false;  // parity only: XLA scan unrolling in the reference
+  bool unroll_inner_scan = false;  // parity only: likewise
+  bool force_flash = false;        // parity only: the reference's cuDNN attention kernel and its sharding constraints
   int64_t suffix_len = 0;
   bool prime = false;
   bool qk_norm = true;
   bool pre_norm = true;
   bool post_norm = true;
-  std::string feed_forward_prime = "swiglu";  // only swiglu exists in the reference
+  FeedForwardPrime feed_forward_prime = FeedForwardPrime::kSwiGLU;
 };
 
 struct OptimizerConfig {
-  std::string optimizer_type = "adamw";  // adamw | sgd
+  OptimizerType optimizer_type = OptimizerType::kAdamW;
   double init_lr = 0.0;
   double end_lr = 1e-5;
   double lr = 0.01;
@@ -84,7 +120,7 @@ struct OptimizerConfig {
   static OptimizerConfig adamw_defaults() { return OptimizerConfig{}; }
   static OptimizerConfig sgd_defaults() {
     OptimizerConfig c;
-    c.optimizer_type = "sgd";
+    c.optimizer_type = OptimizerType::kSGD;
     c.lr = 0.01;
     c.clip_gradient = 0.0;
     return c;
@@ -98,7 +134,7 @@ struct TrainingConfig {
   std::optional<std::string> wandb_key;
   int64_t model_seed = 0;
   int64_t data_seed = 0;
-  std::string load_part = "none";  // none | params | all
+  LoadPart load_part = LoadPart::kNone;
   int64_t total_steps = 2500;
   int64_t break_step = -1;
   int64_t save_milestone_freq = 2500;
@@ -117,7 +153,7 @@ struct TrainingConfig {
   std::string resume_exp_name;
   std::optional<int64_t> resume_step;
   bool eval_mode = false;
-  std::string train_mode = "pretrain";  // pretrain | meta
+  TrainMode train_mode = TrainMode::kPretrain;
   std::string data_split = "train";
   std::string eval_split = "val";
   int64_t inner_remat_freq = 1;  // meta mode: recompute groups of this many chunks in backward; 0 = keep the graph
@@ -151,7 +187,7 @@ struct CheckpointConfig {
   // dtype of the saved weights. The reference declares "bf16" but never uses it; here it is
   // applied, so the default is fp32 (exact resume). bf16 halves checkpoint size but a run resumed
   // from it is not bitwise identical to an uninterrupted one.
-  std::string float_dtype = "fp32";
+  DType float_dtype = DType::kFloat32;
   bool save_optimizer_state = true;  // false: weights only (resuming then needs load_part=params)
   std::optional<std::string> checkpoint_dir;
   std::optional<std::string> resume_checkpoint_dir;

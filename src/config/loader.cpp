@@ -401,19 +401,9 @@ class Composer {
   ConfigTree tree_;
 };
 
-// Accepted spellings of the dtypes, normalised so that components compare against one name.
-void normalise_dtype(std::string& dtype) {
-  if (dtype == "float32") dtype = "fp32";
-  if (dtype == "bfloat16") dtype = "bf16";
-}
-
 Config finish(RawConfig raw, bool validate) {
   resolve_interpolations(raw);
   Config config = config_from_raw(raw);
-  normalise_dtype(config.model.compute_dtype);
-  normalise_dtype(config.model.param_dtype);
-  normalise_dtype(config.model.state_dtype);
-  normalise_dtype(config.checkpoint.float_dtype);
   if (validate) validate_config(config);
   return config;
 }

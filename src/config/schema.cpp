@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 
 #include "util/strings.h"
 
@@ -16,121 +17,201 @@ namespace {
 
 // One registry entry: the key is spelled once, as the member path it reads.
 #define TTT_FIELD(section, name, unset) \
-  FieldSpec { #section "." #name, [](Config& c) -> FieldRef { return &c.section.name; }, UnsetStyle::unset }
+  FieldSpec {                                                                                         \
+    #section "." #name, [](Config& c) { return field_ref(&c.section.name); }, UnsetStyle::unset, FieldUse::kUsed, "", \
+        FieldBounds {}                                                                                  \
+  }
 
-#define TTT_OPTIMIZER_FIELDS(section)                                                           \
-  TTT_FIELD(section, optimizer_type, Null), TTT_FIELD(section, init_lr, Null),                  \
-      TTT_FIELD(section, end_lr, Null), TTT_FIELD(section, lr, Null),                           \
-      TTT_FIELD(section, lr_warmup_steps, Null), TTT_FIELD(section, lr_decay_steps, Null),      \
-      TTT_FIELD(section, b1, Null), TTT_FIELD(section, b2, Null),                               \
-      TTT_FIELD(section, clip_gradient, Null), TTT_FIELD(section, weight_decay, Null),          \
-      TTT_FIELD(section, bf16_momentum, Null), TTT_FIELD(section, emb_wd, Null)
+FieldSpec parity(FieldSpec spec, const char* what_it_does_in_the_reference) {
+  spec.use = FieldUse::kParity;
+  spec.note = what_it_does_in_the_reference;
+  return spec;
+}
+
+FieldSpec default_only(FieldSpec spec, const char* why) {
+  spec.use = FieldUse::kDefaultOnly;
+  spec.note = why;
+  return spec;
+}
+
+// [min, max].
+FieldSpec in_range(FieldSpec spec, long double min, long double max) {
+  spec.bounds = FieldBounds{min, max, false, true};
+  return spec;
+}
+
+// (0, max]: a float that must be positive.
+FieldSpec positive_up_to(FieldSpec spec, long double max) {
+  spec.bounds = FieldBounds{0, max, true, true};
+  return spec;
+}
+
+// Bounds keep every size far beyond the official 3B / 128K configurations and far below what
+// would overflow a count or ask for an absurd allocation before anything else is checked.
+constexpr long double kMaxVocab = 1 << 24;       // Llama-3: 128256
+constexpr long double kMaxWidth = 1 << 18;       // hidden and MLP widths (3B: 3072 / 8192)
+constexpr long double kMaxLayers = 1 << 12;
+constexpr long double kMaxTokens = 1 << 24;      // sequence, window and chunk lengths (official: 128K)
+constexpr long double kMaxBatch = 1 << 20;       // sequences per batch, accumulation steps
+constexpr long double kMaxSteps = 1LL << 40;
+constexpr long double kMaxSeed = 1LL << 62;
+constexpr long double kMaxLearningRate = 1e6;
+
+const char* const kOptimizerParityNote = "AdamW-only setting: the inner SGD optimiser has no use for it";
+
+// The AdamW fields of an optimizer section; `inner` marks those the SGD inner optimiser ignores.
+std::vector<FieldSpec> optimizer_fields(std::vector<FieldSpec> fields, bool inner) {
+  for (FieldSpec& f : fields) {
+    const std::string key = f.key;
+    const std::string leaf = key.substr(key.rfind('.') + 1);
+    if (leaf == "lr" || leaf == "init_lr" || leaf == "end_lr" || leaf == "weight_decay")
+      f = in_range(f, 0, kMaxLearningRate);
+    else if (leaf == "lr_warmup_steps" || leaf == "lr_decay_steps")
+      f = in_range(f, 0, kMaxSteps);
+    else if (leaf == "b1" || leaf == "b2")
+      f = in_range(f, 0, 1);
+    else if (leaf == "clip_gradient")
+      f = in_range(f, 0, 1e12L);
+    const bool sgd_uses = leaf == "optimizer_type" || leaf == "lr" || leaf == "clip_gradient";
+    if (inner && !sgd_uses) f = parity(f, kOptimizerParityNote);
+    if (!inner && leaf == "bf16_momentum")
+      f = default_only(f, "bf16 optimizer moments are not supported; use false");
+  }
+  return fields;
+}
+
+#define TTT_OPTIMIZER_FIELDS(section)                                                                                \
+  {TTT_FIELD(section, optimizer_type, Null), TTT_FIELD(section, init_lr, Null), TTT_FIELD(section, end_lr, Null),    \
+   TTT_FIELD(section, lr, Null),             TTT_FIELD(section, lr_warmup_steps, Null),                              \
+   TTT_FIELD(section, lr_decay_steps, Null), TTT_FIELD(section, b1, Null),                                           \
+   TTT_FIELD(section, b2, Null),             TTT_FIELD(section, clip_gradient, Null),                                \
+   TTT_FIELD(section, weight_decay, Null),   TTT_FIELD(section, bf16_momentum, Null),                                \
+   TTT_FIELD(section, emb_wd, Null)}
 
 std::vector<FieldSpec> build_registry() {
-  return {
-      TTT_FIELD(training, log_wandb, Null),
-      TTT_FIELD(training, wandb_entity, Missing),
-      TTT_FIELD(training, wandb_project, Missing),
-      TTT_FIELD(training, wandb_key, Missing),
-      TTT_FIELD(training, model_seed, Null),
-      TTT_FIELD(training, data_seed, Null),
+  const char* const kWandb = "Weights & Biases settings (logging here goes to metrics.jsonl)";
+  const char* const kRemat = "a JAX rematerialisation policy inside a block; recomputation here is chunk-level "
+                             "(training.inner_remat_freq)";
+  const char* const kDropout = "dropout is not supported (every official config uses 0)";
+  const char* const kMultiHost = "JAX multi-host initialisation; one process drives the device here";
+  std::vector<FieldSpec> fields = {
+      default_only(TTT_FIELD(training, log_wandb, Null),
+                   "Weights & Biases is not available in this implementation; set it to false "
+                   "(metrics go to metrics.jsonl in the run directory)"),
+      parity(TTT_FIELD(training, wandb_entity, Missing), kWandb),
+      parity(TTT_FIELD(training, wandb_project, Missing), kWandb),
+      parity(TTT_FIELD(training, wandb_key, Missing), kWandb),
+      in_range(TTT_FIELD(training, model_seed, Null), 0, kMaxSeed),
+      in_range(TTT_FIELD(training, data_seed, Null), 0, kMaxSeed),
       TTT_FIELD(training, load_part, Null),
-      TTT_FIELD(training, total_steps, Null),
-      TTT_FIELD(training, break_step, Null),
-      TTT_FIELD(training, save_milestone_freq, Null),
+      in_range(TTT_FIELD(training, total_steps, Null), 1, kMaxSteps),
+      in_range(TTT_FIELD(training, break_step, Null), -1, kMaxSteps),
+      in_range(TTT_FIELD(training, save_milestone_freq, Null), 0, kMaxSteps),
       TTT_FIELD(training, dataset_path, Missing),
       TTT_FIELD(training, dataset_name, Missing),
       TTT_FIELD(training, tokenizer_name, Null),
-      TTT_FIELD(training, seq_length, Null),
-      TTT_FIELD(training, global_batch_size, Null),
-      TTT_FIELD(training, accum_steps, Null),
-      TTT_FIELD(training, loader_workers, Null),
+      in_range(TTT_FIELD(training, seq_length, Null), 1, kMaxTokens),
+      in_range(TTT_FIELD(training, global_batch_size, Null), 1, kMaxBatch),
+      in_range(TTT_FIELD(training, accum_steps, Null), 1, kMaxBatch),
+      parity(in_range(TTT_FIELD(training, loader_workers, Null), 0, 1 << 12),
+             "grain reader threads; here one background thread reads batches ahead"),
       TTT_FIELD(training, dummy_dataset, Null),
       TTT_FIELD(training, checkpoint_path, Null),
       TTT_FIELD(training, exp_dir, Null),
       TTT_FIELD(training, exp_folder, Null),
       TTT_FIELD(training, exp_name, Missing),
       TTT_FIELD(training, resume_exp_name, Null),
-      TTT_FIELD(training, resume_step, Null),
+      in_range(TTT_FIELD(training, resume_step, Null), 0, kMaxSteps),
       TTT_FIELD(training, eval_mode, Null),
       TTT_FIELD(training, train_mode, Null),
       TTT_FIELD(training, data_split, Null),
       TTT_FIELD(training, eval_split, Null),
-      TTT_FIELD(training, inner_remat_freq, Null),
-      TTT_OPTIMIZER_FIELDS(training.optimizer_outer),
-      TTT_OPTIMIZER_FIELDS(training.optimizer_inner),
+      in_range(TTT_FIELD(training, inner_remat_freq, Null), 0, kMaxTokens),
+  };
+  for (auto& f : optimizer_fields(TTT_OPTIMIZER_FIELDS(training.optimizer_outer), false)) fields.push_back(f);
+  for (auto& f : optimizer_fields(TTT_OPTIMIZER_FIELDS(training.optimizer_inner), true)) fields.push_back(f);
+  const std::vector<FieldSpec> rest = {
       TTT_FIELD(training, spec_outer, Null),
       TTT_FIELD(training, spec_inner, Null),
-      TTT_FIELD(training, n_data_parallel, Null),
-      TTT_FIELD(training, n_state_parallel, Null),
-      TTT_FIELD(training, ilr_warmup_steps, Null),
-      TTT_FIELD(training, ilr_init, Null),
-      TTT_FIELD(training, eval_batch_size, Null),
+      parity(in_range(TTT_FIELD(training, n_data_parallel, Null), 1, kMaxBatch),
+             "the data-parallel mesh size (derived from the device count when null)"),
+      default_only(TTT_FIELD(training, n_state_parallel, Null),
+                   "sequence/state sharding is not supported (one process holds the whole sequence)"),
+      in_range(TTT_FIELD(training, ilr_warmup_steps, Null), 0, kMaxSteps),
+      in_range(TTT_FIELD(training, ilr_init, Null), 0, kMaxLearningRate),
+      in_range(TTT_FIELD(training, eval_batch_size, Null), 1, kMaxBatch),
 
-      TTT_FIELD(model, name, Null),
-      TTT_FIELD(model, vocab_size, Null),
-      TTT_FIELD(model, hidden_size, Null),
-      TTT_FIELD(model, intermediate_size, Null),
-      TTT_FIELD(model, num_hidden_layers, Null),
-      TTT_FIELD(model, num_attention_heads, Null),
-      TTT_FIELD(model, mini_batch_size, Null),
-      TTT_FIELD(model, sliding_window_size, Null),
-      TTT_FIELD(model, seq_len, Null),
-      TTT_FIELD(model, rms_norm_eps, Null),
-      TTT_FIELD(model, initializer_range, Null),
+      parity(TTT_FIELD(model, name, Null), "a label for the model size"),
+      in_range(TTT_FIELD(model, vocab_size, Null), 1, kMaxVocab),
+      in_range(TTT_FIELD(model, hidden_size, Null), 1, kMaxWidth),
+      in_range(TTT_FIELD(model, intermediate_size, Null), 1, kMaxWidth),
+      in_range(TTT_FIELD(model, num_hidden_layers, Null), 1, kMaxLayers),
+      in_range(TTT_FIELD(model, num_attention_heads, Null), 1, kMaxWidth),
+      in_range(TTT_FIELD(model, mini_batch_size, Null), 1, kMaxTokens),
+      in_range(TTT_FIELD(model, sliding_window_size, Null), 1, kMaxTokens),
+      parity(in_range(TTT_FIELD(model, seq_len, Null), 0, 1LL << 40),
+             "the length of the precomputed RoPE table (set to training.seq_length); rotations here are computed "
+             "for the positions in use"),
+      positive_up_to(TTT_FIELD(model, rms_norm_eps, Null), 1),
+      in_range(TTT_FIELD(model, initializer_range, Null), 0, 1e3L),
       TTT_FIELD(model, bos_token_id, Null),
       TTT_FIELD(model, eos_token_id, Null),
-      TTT_FIELD(model, resid_pdrop, Null),
-      TTT_FIELD(model, embd_pdrop, Null),
-      TTT_FIELD(model, attn_pdrop, Null),
+      default_only(TTT_FIELD(model, resid_pdrop, Null), kDropout),
+      default_only(TTT_FIELD(model, embd_pdrop, Null), kDropout),
+      default_only(TTT_FIELD(model, attn_pdrop, Null), kDropout),
       TTT_FIELD(model, tie_word_embeddings, Null),
-      TTT_FIELD(model, remat_block, Null),
-      TTT_FIELD(model, remat_block_bwd, Null),
-      TTT_FIELD(model, remat_prefix_block, Null),
-      TTT_FIELD(model, remat_attention, Null),
-      TTT_FIELD(model, remat_attention_bwd, Null),
-      TTT_FIELD(model, remat_mlp, Null),
-      TTT_FIELD(model, remat_mlp_bwd, Null),
-      TTT_FIELD(model, remat_rms, Null),
-      TTT_FIELD(model, remat_rms_bwd, Null),
-      TTT_FIELD(model, remat_multiple_gd, Null),
+      parity(TTT_FIELD(model, remat_block, Null), kRemat),
+      parity(TTT_FIELD(model, remat_block_bwd, Null), kRemat),
+      parity(TTT_FIELD(model, remat_prefix_block, Null), kRemat),
+      parity(TTT_FIELD(model, remat_attention, Null), kRemat),
+      parity(TTT_FIELD(model, remat_attention_bwd, Null), kRemat),
+      parity(TTT_FIELD(model, remat_mlp, Null), kRemat),
+      parity(TTT_FIELD(model, remat_mlp_bwd, Null), kRemat),
+      parity(TTT_FIELD(model, remat_rms, Null), kRemat),
+      parity(TTT_FIELD(model, remat_rms_bwd, Null), kRemat),
+      parity(TTT_FIELD(model, remat_multiple_gd, Null), kRemat),
       TTT_FIELD(model, seq_modeling_block, Null),
-      TTT_FIELD(model, rope_theta, Null),
-      TTT_FIELD(model, output_size, Null),
+      positive_up_to(TTT_FIELD(model, rope_theta, Null), 1e12L),
+      in_range(TTT_FIELD(model, output_size, Null), 1, kMaxVocab),
       TTT_FIELD(model, compute_dtype, Null),
       TTT_FIELD(model, param_dtype, Null),
       TTT_FIELD(model, state_dtype, Null),
-      TTT_FIELD(model, unroll_block_scan, Null),
-      TTT_FIELD(model, unroll_inner_scan, Null),
-      TTT_FIELD(model, force_flash, Null),
-      TTT_FIELD(model, suffix_len, Null),
+      parity(TTT_FIELD(model, unroll_block_scan, Null), "XLA unrolling of the scan over blocks"),
+      parity(TTT_FIELD(model, unroll_inner_scan, Null), "XLA unrolling of the scan over chunks"),
+      parity(TTT_FIELD(model, force_flash, Null),
+             "selects the cuDNN kernel of jax.nn.dot_product_attention and sequence-sharding constraints"),
+      in_range(TTT_FIELD(model, suffix_len, Null), 0, kMaxLayers),
       TTT_FIELD(model, prime, Null),
       TTT_FIELD(model, qk_norm, Null),
       TTT_FIELD(model, pre_norm, Null),
       TTT_FIELD(model, post_norm, Null),
       TTT_FIELD(model, feed_forward_prime, Null),
 
-      TTT_FIELD(backend, distributed, Null),
-      TTT_FIELD(backend, coordinator_address, Null),
-      TTT_FIELD(backend, num_processes, Null),
-      TTT_FIELD(backend, process_id, Null),
-      TTT_FIELD(backend, local_device_ids, Null),
-      TTT_FIELD(backend, backend, Null),
-      TTT_FIELD(backend, num_devices, Null),
-      TTT_FIELD(backend, compilation_cache_dir, Null),
+      default_only(TTT_FIELD(backend, distributed, Null),
+                   "multi-process training is not available in this build yet; run one process "
+                   "(the loader already shards by rank for when it is)"),
+      parity(TTT_FIELD(backend, coordinator_address, Null), kMultiHost),
+      in_range(TTT_FIELD(backend, num_processes, Null), 1, kMaxBatch),
+      parity(TTT_FIELD(backend, process_id, Null), kMultiHost),
+      parity(TTT_FIELD(backend, local_device_ids, Null), kMultiHost),
+      parity(TTT_FIELD(backend, backend, Null), "the JAX platform name (cpu | gpu); backend.device selects the device here"),
+      parity(TTT_FIELD(backend, num_devices, Null), kMultiHost),
+      parity(TTT_FIELD(backend, compilation_cache_dir, Null), "the XLA compilation cache"),
       TTT_FIELD(backend, device, Null),
-      TTT_FIELD(backend, num_threads, Null),
+      in_range(TTT_FIELD(backend, num_threads, Null), 0, 1 << 12),
 
       TTT_FIELD(checkpoint, float_dtype, Null),
       TTT_FIELD(checkpoint, save_optimizer_state, Null),
       TTT_FIELD(checkpoint, checkpoint_dir, Missing),
       TTT_FIELD(checkpoint, resume_checkpoint_dir, Missing),
-      TTT_FIELD(checkpoint, save_freq, Null),
-      TTT_FIELD(checkpoint, keep_last, Null),
+      in_range(TTT_FIELD(checkpoint, save_freq, Null), 0, kMaxSteps),
+      in_range(TTT_FIELD(checkpoint, keep_last, Null), 1, 1 << 20),
 
       TTT_FIELD(deploy_paths, data, Missing),
       TTT_FIELD(deploy_paths, checkpoint, Missing),
   };
+  fields.insert(fields.end(), rest.begin(), rest.end());
+  return fields;
 }
 
 #undef TTT_OPTIMIZER_FIELDS
@@ -219,6 +300,34 @@ std::vector<std::string> parse_string_list(const std::string& key, const RawValu
     items.push_back(item.text);
   }
   return items;
+}
+
+// The canonical spellings of an enum field's values (the first spelling of each value).
+std::vector<std::string> canonical_spellings(const EnumRef& ref) {
+  std::vector<std::string> names;
+  std::vector<int> seen;
+  for (const auto& [value, name] : ref.spellings()) {
+    if (std::find(seen.begin(), seen.end(), value) != seen.end()) continue;
+    seen.push_back(value);
+    names.push_back(name);
+  }
+  return names;
+}
+
+std::string enum_name(const EnumRef& ref) {
+  const int value = ref.get(ref.target);
+  for (const auto& [v, name] : ref.spellings())
+    if (v == value) return name;
+  throw std::logic_error("enum value without a spelling");
+}
+
+// Sets an enum field from its spelling; an unknown one is an error listing the canonical ones.
+void parse_enum(const std::string& key, const RawValue& value, const EnumRef& ref) {
+  const std::string text = parse_string(key, value);
+  for (const auto& [v, name] : ref.spellings()) {
+    if (name == text) return ref.set(ref.target, v);
+  }
+  throw ConfigError(key + ": unknown value '" + text + "' (allowed: " + join(canonical_spellings(ref), ", ") + ")");
 }
 
 // Text that reads back as the same double, always with a '.' or an exponent so that other YAML
@@ -356,6 +465,8 @@ RawConfig raw_from_config(const Config& config) {
       std::vector<RawValue> items;
       for (const std::string& item : **v) items.push_back(RawValue::scalar(item, true));
       raw[key] = RawValue::list(std::move(items));
+    } else if (auto* v = std::get_if<EnumRef>(&ref)) {
+      raw[key] = RawValue::scalar(enum_name(*v), true);
     } else if (auto* v = std::get_if<DataPaths*>(&ref)) {
       for (const auto& [name, path] : **v) {
         raw[key + "." + name] = path ? RawValue::scalar(*path, true) : RawValue::missing();
@@ -394,6 +505,8 @@ Config config_from_raw(const RawConfig& raw) {
       **v = is_unset(value) ? std::nullopt : std::optional<int64_t>(parse_int(key, value));
     } else if (auto* v = std::get_if<std::vector<std::string>*>(&ref)) {
       **v = parse_string_list(key, value);
+    } else if (auto* v = std::get_if<EnumRef>(&ref)) {
+      parse_enum(key, value, *v);
     }
   }
   return config;

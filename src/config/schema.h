@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -47,17 +49,66 @@ struct RawValue {
 using RawConfig = std::map<std::string, RawValue>;
 
 using DataPaths = std::map<std::string, std::optional<std::string>>;
+
+// An enum member of Config, seen through its integer value and its spellings.
+struct EnumRef {
+  void* target;
+  int (*get)(const void* target);
+  void (*set)(void* target, int value);
+  const std::vector<std::pair<int, std::string>>& (*spellings)();
+};
+
 using FieldRef = std::variant<int64_t*, double*, bool*, std::string*, std::optional<std::string>*,
-                              std::optional<int64_t>*, std::vector<std::string>*, DataPaths*>;
+                              std::optional<int64_t>*, std::vector<std::string>*, DataPaths*, EnumRef>;
+
+template <typename E>
+const std::vector<std::pair<int, std::string>>& enum_spellings_as_int() {
+  static const std::vector<std::pair<int, std::string>> spellings = [] {
+    std::vector<std::pair<int, std::string>> out;
+    for (const auto& [value, name] : enum_spellings<E>()) out.emplace_back(static_cast<int>(value), name);
+    return out;
+  }();
+  return spellings;
+}
+
+// The FieldRef of a Config member: enums become EnumRefs, everything else its pointer.
+template <typename T>
+FieldRef field_ref(T* member) {
+  if constexpr (std::is_enum_v<T>) {
+    return EnumRef{member, [](const void* t) { return static_cast<int>(*static_cast<const T*>(t)); },
+                   [](void* t, int v) { *static_cast<T*>(t) = static_cast<T>(v); }, &enum_spellings_as_int<T>};
+  } else {
+    return member;
+  }
+}
 
 // How an empty optional is written: `null` where the reference defaults to None, `???` where it
 // defaults to MISSING (the value has to be provided before use).
 enum class UnsetStyle { Null, Missing };
 
+// What a field does in this implementation.
+enum class FieldUse {
+  kUsed,         // read by some component
+  kParity,       // accepted so that the official configs load; selects nothing here
+  kDefaultOnly,  // only its default is supported here; another value is a configuration error
+};
+
+// The closed range a numeric field must lie in (checked by validate_config for every such field).
+// Integers compare exactly; a float must be finite, so NaN and infinities are rejected.
+struct FieldBounds {
+  long double min = 0;
+  long double max = 0;
+  bool min_exclusive = false;  // (min, max]: "positive" for floats
+  bool set = false;
+};
+
 struct FieldSpec {
   const char* key;            // dotted, e.g. "training.optimizer_outer.lr"
   FieldRef (*ref)(Config&);   // the member this key reads and writes
   UnsetStyle unset;
+  FieldUse use = FieldUse::kUsed;
+  const char* note = "";      // kParity: what it does in the reference; kDefaultOnly: why only the default
+  FieldBounds bounds;
 };
 
 // Every field, grouped by section in Config's declaration order (the order of to_yaml).
@@ -88,6 +139,8 @@ RawConfig raw_from_config(const Config& config);
 Config config_from_raw(const RawConfig& raw);
 // YAML text of every value, grouped by section in registry order.
 std::string emit_yaml(const RawConfig& raw);
+// One value as emit_yaml writes it.
+std::string render_yaml_value(const RawValue& value);
 
 // Replaces every ${a.b}, ${a.b[${c}]} and ${oc.env:NAME[,default]} by its value, against the
 // whole tree (config.cpp). A reference that reaches ??? yields ???; cycles throw.

@@ -1,10 +1,13 @@
-// A flat list of small consistency checks; each throws one line that names the key(s).
+// Checks of a typed configuration: first what the field registry declares for every field (its
+// bounds, and "only the default is supported here"), then a flat list of consistency checks
+// across fields. Each throws one line that names the key(s).
 #include "config/validate.h"
 
-#include <initializer_list>
+#include <cmath>
+#include <sstream>
 #include <string>
-#include <utility>
 
+#include "config/schema.h"
 #include "util/strings.h"
 
 namespace ttt {
@@ -14,18 +17,53 @@ void check(bool ok, const std::string& message) {
   if (!ok) throw ConfigError(message);
 }
 
-void check_one_of(const std::string& key, const std::string& value, std::initializer_list<const char*> allowed) {
-  std::vector<std::string> names;
-  for (const char* name : allowed) {
-    if (value == name) return;
-    names.emplace_back(name);
-  }
-  throw ConfigError(key + ": unknown value '" + value + "' (allowed: " + join(names, ", ") + ")");
+std::string format_number(long double value) {
+  std::ostringstream out;
+  out.precision(17);
+  out << value;
+  return out.str();
 }
 
-void check_positive(std::initializer_list<std::pair<const char*, int64_t>> sizes) {
-  for (const auto& [key, value] : sizes) {
-    check(value > 0, std::string(key) + " must be positive, got " + std::to_string(value));
+// The value of a numeric field as a long double (exact for every int64), or nullopt when the
+// field is not numeric or an unset optional.
+std::optional<long double> numeric_value(const FieldRef& ref) {
+  if (auto* v = std::get_if<int64_t*>(&ref)) return static_cast<long double>(**v);
+  if (auto* v = std::get_if<double*>(&ref)) return static_cast<long double>(**v);
+  if (auto* v = std::get_if<std::optional<int64_t>*>(&ref))
+    if ((*v)->has_value()) return static_cast<long double>(***v);
+  return std::nullopt;
+}
+
+void check_bounds(const FieldSpec& spec, const FieldRef& ref) {
+  const auto value = numeric_value(ref);
+  if (!spec.bounds.set || !value) return;
+  const FieldBounds& b = spec.bounds;
+  // Written so that NaN fails every comparison.
+  const bool above_min = b.min_exclusive ? *value > b.min : *value >= b.min;
+  if (above_min && *value <= b.max && std::isfinite(*value)) return;
+  const bool is_int = !std::holds_alternative<double*>(ref);
+  std::string range;
+  if (is_int && b.min == 1)
+    range = "positive and at most " + format_number(b.max);
+  else if (b.min_exclusive && b.min == 0)
+    range = "positive, finite and at most " + format_number(b.max);
+  else
+    range = std::string(b.min_exclusive ? "in (" : "in [") + format_number(b.min) + ", " + format_number(b.max) + "]";
+  throw ConfigError(std::string(spec.key) + " must be " + range + ", got " + format_number(*value));
+}
+
+// The registry's declarations: bounds of numeric fields, and fields whose default is the only
+// value supported here.
+void check_declared(const Config& config) {
+  Config copy = config;  // the registry hands out mutable references
+  const RawConfig values = raw_from_config(config), defaults = raw_from_config(Config{});
+  for (const FieldSpec& spec : config_fields()) {
+    check_bounds(spec, spec.ref(copy));
+    if (spec.use != FieldUse::kDefaultOnly) continue;
+    const RawValue& value = values.at(spec.key);
+    const RawValue& fallback = defaults.at(spec.key);
+    if (value.kind != fallback.kind || value.text != fallback.text)
+      throw ConfigError(std::string(spec.key) + " = " + value.text + ": " + spec.note);
   }
 }
 
@@ -43,48 +81,18 @@ bool is_device(const std::string& device) {
 void validate_config(const Config& config) {
   const ModelConfig& model = config.model;
   const TrainingConfig& training = config.training;
+  check_declared(config);
 
-  check_positive({{"model.vocab_size", model.vocab_size},
-                  {"model.hidden_size", model.hidden_size},
-                  {"model.intermediate_size", model.intermediate_size},
-                  {"model.num_hidden_layers", model.num_hidden_layers},
-                  {"model.num_attention_heads", model.num_attention_heads},
-                  {"model.mini_batch_size", model.mini_batch_size},
-                  {"model.sliding_window_size", model.sliding_window_size},
-                  {"model.output_size", model.output_size},
-                  {"training.seq_length", training.seq_length},
-                  {"training.global_batch_size", training.global_batch_size},
-                  {"training.accum_steps", training.accum_steps},
-                  {"training.total_steps", training.total_steps},
-                  {"training.eval_batch_size", training.eval_batch_size}});
-  check(config.checkpoint.save_freq >= 0, "checkpoint.save_freq must be >= 0 (0: no regular checkpoints)");
-  check(config.checkpoint.keep_last >= 1, "checkpoint.keep_last must be >= 1");
-  check(training.inner_remat_freq >= 0,
-        "training.inner_remat_freq must be >= 0 (0: no recomputation), got " + std::to_string(training.inner_remat_freq));
-  if (training.n_data_parallel) {
-    check_positive({{"training.n_data_parallel", *training.n_data_parallel}});
-  }
-
-  check_one_of("model.seq_modeling_block", model.seq_modeling_block, {"self_attention", "SWA"});
-  check_one_of("training.train_mode", training.train_mode, {"pretrain", "meta"});
-  check_one_of("training.load_part", training.load_part, {"none", "params", "all"});
-  check_one_of("training.optimizer_outer.optimizer_type", training.optimizer_outer.optimizer_type, {"adamw", "sgd"});
-  check_one_of("training.optimizer_inner.optimizer_type", training.optimizer_inner.optimizer_type, {"adamw", "sgd"});
-  check_one_of("model.compute_dtype", model.compute_dtype, {"fp32", "bf16"});
-  check_one_of("model.param_dtype", model.param_dtype, {"fp32", "bf16"});
-  check_one_of("model.state_dtype", model.state_dtype, {"fp32", "bf16"});
-  check_one_of("checkpoint.float_dtype", config.checkpoint.float_dtype, {"fp32", "bf16"});
-  check_one_of("model.feed_forward_prime", model.feed_forward_prime, {"swiglu"});
+  const bool meta = training.train_mode == TrainMode::kMeta;
   check(is_device(config.backend.device),
         "backend.device: unknown device '" + config.backend.device + "' (allowed: cpu, cuda, cuda:N)");
-
   check(training.seq_length % model.mini_batch_size == 0,
         "training.seq_length (" + std::to_string(training.seq_length) + ") must be a multiple of model.mini_batch_size (" +
             std::to_string(model.mini_batch_size) + ")");
-  check(model.suffix_len >= 0 && model.suffix_len <= model.num_hidden_layers,
+  check(model.suffix_len <= model.num_hidden_layers,
         "model.suffix_len (" + std::to_string(model.suffix_len) + ") must be between 0 and model.num_hidden_layers (" +
             std::to_string(model.num_hidden_layers) + ")");
-  check(!(training.train_mode == "meta" && model.sliding_window_size < model.mini_batch_size),
+  check(!(meta && model.sliding_window_size < model.mini_batch_size),
         "model.sliding_window_size (" + std::to_string(model.sliding_window_size) +
             ") must be at least model.mini_batch_size (" + std::to_string(model.mini_batch_size) +
             ") when training.train_mode is meta");
@@ -96,37 +104,30 @@ void validate_config(const Config& config) {
             std::to_string(model.hidden_size / model.num_attention_heads) + ") must be even: RoPE rotates pairs");
   check(!(model.prime && model.suffix_len == 0),
         "model.prime is true but model.suffix_len is 0: prime MLPs live in the suffix blocks");
-  check(!(training.train_mode == "meta" && model.seq_modeling_block != "SWA"),
-        "training.train_mode is meta but model.seq_modeling_block is " + model.seq_modeling_block +
+  check(!(meta && model.seq_modeling_block != SeqModelingBlock::kSlidingWindow),
+        "training.train_mode is meta but model.seq_modeling_block is " + to_string(model.seq_modeling_block) +
             ": the inner loop reads the sequence in chunks through a sliding-window KV cache (use SWA)");
-  check(!(training.train_mode == "meta" && model.suffix_len == 0),
+  check(!(meta && model.suffix_len == 0),
         "training.train_mode is meta but model.suffix_len is 0: test-time training needs suffix blocks");
   check(training.global_batch_size % training.accum_steps == 0,
         "training.global_batch_size (" + std::to_string(training.global_batch_size) +
             ") must be divisible by training.accum_steps (" + std::to_string(training.accum_steps) + ")");
-  for (const auto& [key, rate] : {std::pair<const char*, double>{"model.resid_pdrop", model.resid_pdrop},
-                                  {"model.embd_pdrop", model.embd_pdrop},
-                                  {"model.attn_pdrop", model.attn_pdrop}}) {
-    check(rate == 0.0, std::string(key) + " = " + std::to_string(rate) +
-                           ": dropout is not supported (every official config uses 0)");
-  }
-  check(!training.log_wandb,
-        "training.log_wandb: Weights & Biases is not available in this implementation; set it to false "
-        "(metrics go to metrics.jsonl in the run directory)");
   check(model.bos_token_id >= 0 && model.bos_token_id < model.vocab_size,
         "model.bos_token_id (" + std::to_string(model.bos_token_id) + ") is outside the vocabulary (model.vocab_size " +
             std::to_string(model.vocab_size) + ")");
   check(model.eos_token_id >= 0 && model.eos_token_id < model.vocab_size,
         "model.eos_token_id (" + std::to_string(model.eos_token_id) + ") is outside the vocabulary (model.vocab_size " +
             std::to_string(model.vocab_size) + ")");
-  check(training.n_state_parallel == 1,
-        "training.n_state_parallel = " + std::to_string(training.n_state_parallel) +
-            ": sequence/state sharding is not supported (one process holds the whole sequence)");
-  check(!config.backend.distributed && config.backend.num_processes.value_or(1) <= 1,
-        "backend.distributed / backend.num_processes: multi-process training is not available in this build "
-        "yet; run one process (the loader already shards by rank for when it is)");
-  check(!(training.train_mode == "meta" && training.optimizer_inner.optimizer_type != "sgd"),
-        "training.optimizer_inner.optimizer_type is " + training.optimizer_inner.optimizer_type +
+  const OptimizerConfig& outer = training.optimizer_outer;
+  check(!(outer.optimizer_type == OptimizerType::kAdamW && outer.lr != 0 && outer.lr_decay_steps <= outer.lr_warmup_steps),
+        "training.optimizer_outer.lr_decay_steps (" + std::to_string(outer.lr_decay_steps) +
+            ") must be greater than training.optimizer_outer.lr_warmup_steps (" + std::to_string(outer.lr_warmup_steps) +
+            "): the cosine decay runs between them (the reference's optax schedule rejects this too)");
+  check(config.backend.num_processes.value_or(1) <= 1,
+        "backend.num_processes = " + std::to_string(config.backend.num_processes.value_or(1)) +
+            ": multi-process training is not available in this build yet; run one process");
+  check(!(meta && training.optimizer_inner.optimizer_type != OptimizerType::kSGD),
+        "training.optimizer_inner.optimizer_type is " + to_string(training.optimizer_inner.optimizer_type) +
             ": the inner loop takes plain SGD steps (as every official config does); use sgd");
 }
 

@@ -16,7 +16,8 @@ size_t sequence_length(unsigned char lead) {
 
 }  // namespace
 
-std::vector<int64_t> generate_tokens(const DecodeModel& model, const ModelWeights& w, DecodeState& state,
+std::vector<int64_t> generate_tokens(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
+                                     DecodeState& state,
                                      const GenerateOptions& options, const std::function<void(int64_t)>& on_token) {
   if (!state.last_logits.defined()) throw std::invalid_argument("generation needs a prompt: the state has read no token");
   if (state.last_logits.size(0) != 1) throw std::invalid_argument("generation decodes one sequence (batch 1)");
@@ -28,7 +29,7 @@ std::vector<int64_t> generate_tokens(const DecodeModel& model, const ModelWeight
     out.push_back(token);
     if (on_token) on_token(token);
     if (token == options.eos_id || i + 1 == options.max_new_tokens) break;
-    read_tokens(model, w, state, torch::tensor({token}, torch::kInt64).view({1, 1}));
+    read_tokens(cfg, ttt, w, state, torch::tensor({token}, torch::kInt64).view({1, 1}));
   }
   return out;
 }

@@ -23,7 +23,8 @@ struct GenerateOptions {
 // Generates from a state that has read at least one token (batch 1). Every generated token but
 // the last is read into the state (the last one's logits would never be used). `on_token` sees
 // each token as soon as it is sampled, EOS included. Returns the generated ids.
-std::vector<int64_t> generate_tokens(const DecodeModel& model, const ModelWeights& w, DecodeState& state,
+std::vector<int64_t> generate_tokens(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
+                                     DecodeState& state,
                                      const GenerateOptions& options,
                                      const std::function<void(int64_t)>& on_token = nullptr);
 

@@ -18,6 +18,7 @@
 #include "infer/decoder.h"
 #include "model/layers.h"
 #include "model/weights.h"
+#include "util/runtime.h"
 
 namespace ttt {
 namespace {
@@ -93,20 +94,20 @@ std::vector<int64_t> context_lengths(int64_t min_context, int64_t max_context) {
 
 LatencyResult measure_latency(const LatencyCase& c) {
   const Config& config = c.config;
-  if (config.backend.num_threads > 0) torch::set_num_threads(static_cast<int>(config.backend.num_threads));
+  const torch::Device device = setup_runtime(config.backend);
   torch::NoGradGuard no_grad;
-  const torch::Device device(config.backend.device);
   const auto weights =
-      ModelWeights::initialize(config.model, c.seed, dtype_from_name(config.model.param_dtype), device);
-  const DecodeModel model = decode_model(config, /*test_time_training=*/true);
+      ModelWeights::initialize(config.model, c.seed, scalar_type(config.model.param_dtype), device);
+  const auto& cfg = config.model;
+  const auto ttt = TttOptions::for_inference(config);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(c.seed + 1);
   auto ids = torch::randint(0, config.model.vocab_size, {1, c.context}, generator, torch::kInt64).to(device);
   ids.select(1, 0).fill_(config.model.bos_token_id);
 
   // Warm-up on a throwaway state: first-touch allocations and kernel selection.
   {
-    DecodeState warm = start_decoding(model, weights);
-    read_tokens(model, weights, warm, ids.slice(1, 0, std::min<int64_t>(c.context, 2 * model.prefill_segment)));
+    DecodeState warm = start_decoding(cfg, ttt, weights);
+    read_tokens(cfg, ttt, weights, warm, ids.slice(1, 0, std::min<int64_t>(c.context, 2 * warm.segment)));
   }
   // The machine may be shared: short measurements are repeated and the fastest run counts.
   LatencyResult r;
@@ -114,9 +115,9 @@ LatencyResult measure_latency(const LatencyCase& c) {
   r.context = c.context;
   DecodeState prefilled;
   for (int repeat = 0; repeat < 3; ++repeat) {
-    DecodeState state = start_decoding(model, weights);
+    DecodeState state = start_decoding(cfg, ttt, weights);
     const auto start = std::chrono::steady_clock::now();
-    read_tokens(model, weights, state, ids);
+    read_tokens(cfg, ttt, weights, state, ids);
     state.last_logits.sum().item<double>();  // waits for the device
     const double seconds = seconds_since(start);
     if (repeat == 0 || seconds < r.prefill_seconds) r.prefill_seconds = seconds;
@@ -132,7 +133,7 @@ LatencyResult measure_latency(const LatencyCase& c) {
     DecodeState state = prefilled;
     const auto start = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < c.decode_tokens; ++i)
-      read_tokens(model, weights, state, state.last_logits.argmax(-1, /*keepdim=*/true));
+      read_tokens(cfg, ttt, weights, state, state.last_logits.argmax(-1, /*keepdim=*/true));
     state.last_logits.sum().item<double>();
     const double ms = seconds_since(start) * 1000.0 / std::max<int64_t>(c.decode_tokens, 1);
     if (repeat == 0 || ms < r.decode_ms_per_token) r.decode_ms_per_token = ms;

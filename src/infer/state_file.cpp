@@ -6,11 +6,10 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <sstream>
 #include <stdexcept>
 
-#include "config/loader.h"
+#include "config/fields.h"
 #include "util/safetensors.h"
 #include "util/strings.h"
 
@@ -19,11 +18,6 @@ namespace {
 
 constexpr const char* kFormat = "ttt-decode-state";
 constexpr const char* kVersion = "1";
-
-// Model fields that change nothing decoding computes: a state stays valid across them.
-const std::set<std::string> kIgnoredModelKeys = {
-    "name", "seq_len", "resid_pdrop", "embd_pdrop", "attn_pdrop", "unroll_block_scan", "unroll_inner_scan",
-    "force_flash"};
 
 std::string hex64(uint64_t value) {
   char buf[17];
@@ -57,16 +51,17 @@ std::map<std::string, std::string> parse_lines(const std::string& text, std::vec
   return out;
 }
 
-// One line naming the first configuration field that differs, or "" when none does.
+// One line naming the first field of this model's fingerprint that the state's differs in, or ""
+// when none does. Lines the state has and this build does not fingerprint (a field that became
+// parity-only, say) do not matter.
 std::string first_difference(const std::string& saved, const std::string& current) {
   std::vector<std::string> keys;
   const auto here = parse_lines(current, &keys);
-  const auto there = parse_lines(saved, &keys);
+  const auto there = parse_lines(saved, nullptr);
   for (const auto& key : keys) {
-    const auto a = there.find(key), b = here.find(key);
+    const auto a = there.find(key);
     const std::string was = a == there.end() ? "(absent)" : a->second;
-    const std::string is = b == here.end() ? "(absent)" : b->second;
-    if (was != is) return key + " is " + was + " in the state, " + is + " here";
+    if (was != here.at(key)) return key + " is " + was + " in the state, " + here.at(key) + " here";
   }
   return "";
 }
@@ -83,27 +78,18 @@ torch::Tensor take(SafetensorsFile& file, const std::string& name, const std::st
 
 }  // namespace
 
-ModelFingerprint model_fingerprint(const DecodeModel& m, const ModelWeights& w) {
+ModelFingerprint model_fingerprint(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w) {
   Config config;
-  config.model = m.cfg;
+  config.model = cfg;
   std::ostringstream text;
-  bool in_model = false;
-  for (const auto& line : split(to_yaml(config), '\n')) {
-    if (line == "model:") {
-      in_model = true;
-      continue;
-    }
-    if (!in_model) continue;
-    if (line.empty() || line[0] != ' ') break;
-    const std::string entry = trim(line);
-    if (kIgnoredModelKeys.count(entry.substr(0, entry.find(':')))) continue;
-    text << "model." << entry << "\n";
-  }
-  text << "decode.test_time_training: " << (m.test_time_training ? "true" : "false") << "\n";
-  if (m.test_time_training) {
-    text << "decode.inner_lr: " << m.step.lr << "\n";
-    text << "decode.inner_clip: " << m.step.clip << "\n";
-    text << "decode.inner_params: " << join(m.inner.names, ",") << "\n";
+  for (const auto& line : used_field_lines(config, "model")) text << line << "\n";
+  text << "decode.test_time_training: " << (ttt.enabled ? "true" : "false") << "\n";
+  if (ttt.enabled) {
+    std::vector<std::string> names;
+    for (const auto& p : ttt.inner) names.push_back(p.name);
+    text << "decode.inner_lr: " << ttt.lr << "\n";
+    text << "decode.inner_clip: " << ttt.clip << "\n";
+    text << "decode.inner_params: " << join(names, ",") << "\n";
   }
   uint64_t h = 0xcbf29ce484222325ULL;
   for (const auto& t : w.tensors()) {
@@ -113,20 +99,25 @@ ModelFingerprint model_fingerprint(const DecodeModel& m, const ModelWeights& w) 
   return ModelFingerprint{text.str(), hex64(h)};
 }
 
-void save_decode_state(const std::string& path, const DecodeModel& m, const ModelWeights& w, const DecodeState& state) {
-  const auto fingerprint = model_fingerprint(m, w);
+void save_decode_state(const std::string& path, const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
+                       const DecodeState& state) {
+  const auto fingerprint = model_fingerprint(cfg, ttt, w);
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (size_t i = 0; i < state.window_caches.size(); ++i) {
-    tensors.emplace_back(cache_name("cache", i, "k"), state.window_caches[i].k);
-    tensors.emplace_back(cache_name("cache", i, "v"), state.window_caches[i].v);
+  // Caches are named by block: the stored-weight blocks' first, then the suffix blocks' under
+  // test-time training.
+  std::vector<KvCache> window_caches = state.window_caches;
+  window_caches.insert(window_caches.end(), state.fast.caches.begin(), state.fast.caches.end());
+  for (size_t i = 0; i < window_caches.size(); ++i) {
+    tensors.emplace_back(cache_name("cache", i, "k"), window_caches[i].k);
+    tensors.emplace_back(cache_name("cache", i, "v"), window_caches[i].v);
   }
   for (size_t i = 0; i < state.full_caches.size(); ++i) {
     const auto& c = state.full_caches[i];
     tensors.emplace_back(cache_name("cache", i, "k"), c.k.slice(1, 0, c.length));
     tensors.emplace_back(cache_name("cache", i, "v"), c.v.slice(1, 0, c.length));
   }
-  for (size_t k = 0; k < state.fast_weights.size(); ++k)
-    tensors.emplace_back("fast_weights." + m.inner.names[k], state.fast_weights[k].detach());
+  for (size_t k = 0; k < state.fast.weights.size(); ++k)
+    tensors.emplace_back("fast_weights." + ttt.inner[k].name, state.fast.weights[k].detach());
   if (state.pending_hidden.defined()) {
     tensors.emplace_back("pending.hidden", state.pending_hidden);
     tensors.emplace_back("pending.ids", state.pending_ids);
@@ -154,7 +145,8 @@ void save_decode_state(const std::string& path, const DecodeModel& m, const Mode
   }
 }
 
-DecodeState load_decode_state(const std::string& path, const DecodeModel& m, const ModelWeights& w) {
+DecodeState load_decode_state(const std::string& path, const ModelConfig& cfg, const TttOptions& ttt,
+                              const ModelWeights& w) {
   if (!std::filesystem::is_regular_file(path)) throw std::runtime_error("state file " + path + " does not exist");
   SafetensorsFile file = load_safetensors(path);
   const auto meta = [&](const std::string& key) {
@@ -164,7 +156,7 @@ DecodeState load_decode_state(const std::string& path, const DecodeModel& m, con
   if (meta("format") != kFormat) throw std::runtime_error(path + " is not a ttt decoding state (no format: " + kFormat + ")");
   if (meta("version") != kVersion)
     throw std::runtime_error("state file " + path + " has version " + meta("version") + ", this build reads " + kVersion);
-  const auto fingerprint = model_fingerprint(m, w);
+  const auto fingerprint = model_fingerprint(cfg, ttt, w);
   const std::string difference = first_difference(meta("config"), fingerprint.config);
   if (!difference.empty())
     throw std::runtime_error("state file " + path + " was written for a different model: " + difference);
@@ -176,25 +168,29 @@ DecodeState load_decode_state(const std::string& path, const DecodeModel& m, con
   auto get = [&](const std::string& name) { return take(file, name, path).to(device); };
   // A fresh state for what is derived (rope table), then everything the file holds.
   const auto seen = get("seen");
-  DecodeState state = start_decoding(m, w, seen.size(0));
+  DecodeState state = start_decoding(cfg, ttt, w, seen.size(0));  // the default segment: not part of the state
   state.seen = seen;
   state.position = std::stoll(meta("position"));
   state.window_caches.clear();
   state.full_caches.clear();
-  state.fast_weights.clear();
-  for (int64_t i = 0; i < m.cfg.num_hidden_layers; ++i) {
+  const int64_t first_fast = ttt.enabled ? cfg.num_hidden_layers - cfg.suffix_len : cfg.num_hidden_layers;
+  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
     auto k = get(cache_name("cache", i, "k")), v = get(cache_name("cache", i, "v"));
-    if (m.full_attention)
+    if (cfg.seq_modeling_block == SeqModelingBlock::kSelfAttention)
       state.full_caches.push_back(GrowingKvCache{k, v, k.size(1)});
-    else
+    else if (i < first_fast)
       state.window_caches.push_back(KvCache{k, v});
+    else
+      state.fast.caches[i - first_fast] = KvCache{k, v};
   }
   // Fast weights are leaves the inner step differentiates with respect to.
-  for (const auto& name : m.inner.names) state.fast_weights.push_back(get("fast_weights." + name).requires_grad_(true));
+  for (size_t k = 0; k < ttt.inner.size(); ++k)
+    state.fast.weights[k] = get("fast_weights." + ttt.inner[k].name).requires_grad_(true);
+  state.fast.position = state.position;
   if (file.tensors.count("pending.hidden")) {
     state.pending_hidden = get("pending.hidden");
     state.pending_ids = get("pending.ids");
-    for (int64_t j = 0; j < m.cfg.suffix_len; ++j)
+    for (int64_t j = 0; j < cfg.suffix_len; ++j)
       state.chunk_start_caches.push_back(
           KvCache{get(cache_name("chunk_start_cache", j, "k")), get(cache_name("chunk_start_cache", j, "v"))});
   }

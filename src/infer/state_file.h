@@ -18,19 +18,20 @@
 namespace ttt {
 
 struct ModelFingerprint {
-  std::string config;             // "key: value" lines (model.*, decode.*), one per line
+  std::string config;             // "key: value" lines: the model fields used here (config/fields.h), decode.*
   std::string weights_checksum;   // 16 hex digits over every parameter's bytes, in layout order
 };
 
-ModelFingerprint model_fingerprint(const DecodeModel& model, const ModelWeights& w);
+ModelFingerprint model_fingerprint(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w);
 
 // Writes `state` atomically (temporary file + rename).
-void save_decode_state(const std::string& path, const DecodeModel& model, const ModelWeights& w,
+void save_decode_state(const std::string& path, const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
                        const DecodeState& state);
 
 // Reads a state written by save_decode_state for this model onto the weights' device. Throws
 // std::runtime_error with one line naming the first configuration difference, or the weights
 // checksum, when the file was written for another model.
-DecodeState load_decode_state(const std::string& path, const DecodeModel& model, const ModelWeights& w);
+DecodeState load_decode_state(const std::string& path, const ModelConfig& cfg, const TttOptions& ttt,
+                              const ModelWeights& w);
 
 }  // namespace ttt

@@ -13,11 +13,10 @@ struct Qkv {
 };
 
 Qkv project_qkv(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x) {
-  const auto compute = dtype_from_name(cfg.compute_dtype);
   const int64_t B = x.size(0), T = x.size(1), H = cfg.num_attention_heads;
   const int64_t d = cfg.hidden_size / H;
-  Qkv out{linear(x, w.wq, compute).view({B, T, H, d}), linear(x, w.wk, compute).view({B, T, H, d}),
-          linear(x, w.wv, compute).view({B, T, H, d})};
+  Qkv out{linear(x, w.wq, cfg.compute_dtype).view({B, T, H, d}), linear(x, w.wk, cfg.compute_dtype).view({B, T, H, d}),
+          linear(x, w.wv, cfg.compute_dtype).view({B, T, H, d})};
   if (cfg.qk_norm) {
     out.q = rms_norm(out.q, w.q_norm, cfg.rms_norm_eps);
     out.k = rms_norm(out.k, w.k_norm, cfg.rms_norm_eps);
@@ -26,33 +25,18 @@ Qkv project_qkv(const ModelConfig& cfg, const AttentionWeights& w, const torch::
 }
 
 torch::Tensor output_projection(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& o) {
-  return linear(o.reshape({o.size(0), o.size(1), -1}), w.wo, dtype_from_name(cfg.compute_dtype));
+  return linear(o.reshape({o.size(0), o.size(1), -1}), w.wo, cfg.compute_dtype);
 }
 
 torch::Tensor positions(int64_t start, int64_t end, torch::Device device) {
   return torch::arange(start, end, torch::TensorOptions().dtype(torch::kInt64).device(device));
 }
 
-// apply_rope with the precomputed angles of the positions [begin, end) of `table`: one complex
-// multiplication per pair, (re + i im) * (cos + i sin), the same products apply_rope forms.
-torch::Tensor rotate(const torch::Tensor& x, const RopeTable& table, int64_t begin, int64_t end) {
-  const int64_t d = x.size(-1);
-  const auto acc = c10::toRealValueType(table.rotation.scalar_type());
-  auto pairs = torch::view_as_complex(x.to(acc).contiguous().view({x.size(0), x.size(1), x.size(2), d / 2, 2}));
-  auto rotation = table.rotation.slice(0, begin, end).view({1, -1, 1, d / 2});
-  return torch::view_as_real(pairs * rotation).view(x.sizes()).to(x.scalar_type());
-}
-
 }  // namespace
 
-RopeTable rope_table(const ModelConfig& cfg, int64_t length, torch::ScalarType dtype, torch::Device device) {
-  const auto acc = dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  const int64_t d = cfg.hidden_size / cfg.num_attention_heads;
-  // Angles in float64, then rounded to the accumulation dtype, as apply_rope computes them.
-  auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(device);
-  auto inv_freq = torch::pow(cfg.rope_theta, -torch::arange(0, d, 2, opts) / static_cast<double>(d));
-  auto angles = positions(0, length, device).to(opts).unsqueeze(1) * inv_freq.unsqueeze(0);  // [length, d/2]
-  return RopeTable{torch::view_as_complex(torch::stack({angles.cos().to(acc), angles.sin().to(acc)}, -1))};
+RopeTable attention_rope_table(const ModelConfig& cfg, int64_t begin, int64_t end, torch::ScalarType acc,
+                               torch::Device device) {
+  return rope_table(cfg.hidden_size / cfg.num_attention_heads, cfg.rope_theta, begin, end, acc, device);
 }
 
 KvCache empty_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType dtype, torch::Device device) {
@@ -67,8 +51,7 @@ torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, c
   auto qh = q.transpose(1, 2), kh = k.transpose(1, 2), vh = v.transpose(1, 2);  // [B, H, T, d]
   auto scores = torch::matmul(qh, kh.transpose(-2, -1)) * scale;                 // [B, H, Tq, Tk]
   // Softmax in float32 (float64 stays float64) whatever the compute dtype.
-  const auto acc = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  scores = scores.to(acc).masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+  scores = scores.to(accumulation_dtype(q)).masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
   auto probs = torch::softmax(scores, -1).to(v.scalar_type());
   return torch::matmul(probs, vh).transpose(1, 2);  // [B, Tq, H, d]
 }
@@ -77,9 +60,9 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
                                       int64_t window, int64_t segment) {
   const int64_t T = x.size(1);
   auto qkv = project_qkv(cfg, w, x);
-  auto pos = positions(0, T, x.device());
-  auto q = apply_rope(qkv.q, pos, cfg.rope_theta);
-  auto k = apply_rope(qkv.k, pos, cfg.rope_theta);
+  const auto rope = attention_rope_table(cfg, 0, T, accumulation_dtype(qkv.q), x.device());
+  auto q = apply_rope(qkv.q, rope, 0);
+  auto k = apply_rope(qkv.k, rope, 0);
   // Query blocks: with a window, a block of W/4 queries sees at most W + W/4 - 1 keys, so the
   // scores hold 1.25x the useful work (2x with blocks of W) and never a T x T matrix.
   const int64_t block = window > 0 ? std::min<int64_t>(std::max<int64_t>(window / 4, 64), T)
@@ -105,11 +88,13 @@ torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, 
   auto qkv = project_qkv(cfg, w, x);
   auto keys = torch::cat({cache.k, qkv.k.to(cache.k.scalar_type())}, 1);  // [B, W + n, H, d]
   auto values = torch::cat({cache.v, qkv.v.to(cache.v.scalar_type())}, 1);
-  const auto acc = qkv.q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  const bool tabled = rope != nullptr && rope->rotation.size(0) >= W + n &&
-                      c10::toRealValueType(rope->rotation.scalar_type()) == acc;
-  auto q = tabled ? rotate(qkv.q, *rope, W, W + n) : apply_rope(qkv.q, positions(W, W + n, x.device()), cfg.rope_theta);
-  auto k = tabled ? rotate(keys, *rope, 0, W + n) : apply_rope(keys, positions(0, W + n, x.device()), cfg.rope_theta);
+  // RoPE at local positions: keys 0 .. W + n - 1, queries W .. W + n - 1.
+  const auto acc = accumulation_dtype(qkv.q);
+  const RopeTable local = rope != nullptr && rope->covers(0, W + n, acc)
+                              ? *rope
+                              : attention_rope_table(cfg, 0, W + n, acc, x.device());
+  auto q = apply_rope(qkv.q, local, W);
+  auto k = apply_rope(keys, local, 0);
   // Absolute indices: query i is token start + i, key j is token start - W + j. Keys before the
   // start of the sequence are the cache's zero initialisation and stay hidden.
   auto qi = positions(start_position, start_position + n, x.device()).unsqueeze(1);
@@ -118,11 +103,6 @@ torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, 
   auto out = masked_attention(q, k, values.to(q.scalar_type()), mask);
   cache = KvCache{keys.slice(1, n, W + n), values.slice(1, n, W + n)};
   return output_projection(cfg, w, out);
-}
-
-torch::Tensor attention_chunk(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
-                              KvCache& cache, int64_t chunk_index) {
-  return attention_step(cfg, w, x, cache, chunk_index * x.size(1));
 }
 
 GrowingKvCache empty_growing_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType dtype,
@@ -136,9 +116,9 @@ torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeig
                                      GrowingKvCache& cache) {
   const int64_t n = x.size(1), start = cache.length, end = start + n;
   auto qkv = project_qkv(cfg, w, x);
-  auto pos = positions(start, end, x.device());
-  auto q = apply_rope(qkv.q, pos, cfg.rope_theta);
-  auto k = apply_rope(qkv.k, pos, cfg.rope_theta);
+  const auto rope = attention_rope_table(cfg, start, end, accumulation_dtype(qkv.q), x.device());
+  auto q = apply_rope(qkv.q, rope, start);
+  auto k = apply_rope(qkv.k, rope, start);
   if (end > cache.k.size(1)) {
     // Doubling keeps the total copying linear in the context (amortised O(1) per token).
     const int64_t capacity = std::max<int64_t>(end, 2 * cache.k.size(1));

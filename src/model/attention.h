@@ -1,12 +1,12 @@
-// Multi-head attention with QK-norm (before RoPE) and interleaved RoPE, in the two forms the
-// model needs:
+// Multi-head attention with QK-norm (before RoPE) and interleaved RoPE, in the forms the model
+// needs:
 //  - attention_full_sequence: the whole sequence at once (prefix blocks, baselines), causal and
 //    optionally limited to a sliding window; processed in query blocks so that sliding-window
 //    attention never materialises a T x T matrix (memory O(T * W)).
 //  - attention_step: n tokens at any absolute position against a cache of the W keys/values before
-//    them (decoding one token, prefill segments; attention_chunk is the inner loop's chunk form of
-//    it). The cache holds keys after QK-norm and before RoPE; RoPE is applied at local positions,
-//    which gives the same scores as absolute ones.
+//    them: the suffix blocks' chunks in the inner loop, prefill segments and decoding. The cache
+//    holds keys after QK-norm and before RoPE; RoPE is applied at local positions, which gives the
+//    same scores as absolute ones.
 //  - attention_step_growing: full causal attention against a cache of every earlier position
 //    (decoding full-attention models).
 // Shape legend: B batch, T time, b chunk, W window, H heads, d head dim, D = H * d.
@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "config/config.h"
+#include "model/layers.h"
 
 namespace ttt {
 
@@ -28,6 +29,10 @@ struct KvCache {
   torch::Tensor v;  // [B, W, H, d]
 };
 
+// The RoPE angles of positions [begin, end) for this model's heads.
+RopeTable attention_rope_table(const ModelConfig& cfg, int64_t begin, int64_t end, torch::ScalarType acc,
+                               torch::Device device);
+
 KvCache empty_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType dtype, torch::Device device);
 
 // x [B, T, D] -> [B, T, D] (after the output projection). window <= 0: full causal attention.
@@ -36,23 +41,10 @@ KvCache empty_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType 
 torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
                                       int64_t window, int64_t segment = 0);
 
-// x [B, b, D] for chunk number `chunk_index` (the chunk's first token is at chunk_index * b) ->
-// [B, b, D]; `cache` is replaced by the last W keys/values.
-torch::Tensor attention_chunk(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
-                              KvCache& cache, int64_t chunk_index);
-
-// cos/sin of the RoPE angles of positions 0 .. length - 1, for callers that rotate the same local
-// positions over and over (decoding rotates the whole window's keys at every token). Rotating
-// with it gives what apply_rope gives, up to float rounding.
-struct RopeTable {
-  torch::Tensor rotation;  // [length, d/2] complex: cos + i sin (complex128 for float64 models)
-};
-RopeTable rope_table(const ModelConfig& cfg, int64_t length, torch::ScalarType dtype, torch::Device device);
-
 // x [B, n, D] for the tokens at absolute positions start .. start + n - 1 -> [B, n, D]. `cache`
 // holds the keys/values of the W positions start - W .. start - 1 (positions < 0 are hidden) and
 // is replaced by those of the last W positions start + n - W .. start + n - 1. `rope`, when it
-// covers W + n positions, spares recomputing the rotation angles.
+// covers the local positions 0 .. W + n - 1, spares recomputing the rotation angles.
 torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x, KvCache& cache,
                              int64_t start_position, const RopeTable* rope = nullptr);
 

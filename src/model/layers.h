@@ -6,10 +6,12 @@
 
 #include <torch/torch.h>
 
+#include "config/config.h"
+
 namespace ttt {
 
 // x @ w with both cast to `compute` (w stored [in, out], or [B, in, out] per sequence).
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, torch::ScalarType compute);
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, DType compute);
 
 // RMSNorm over the last axis with a learnable scale; computed in float32 (or float64 for float64
 // input), returned in x's dtype.
@@ -17,16 +19,40 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& scale, doubl
 
 // SwiGLU: w2( silu(x w1) * (x w3) ).
 torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& w2,
-                     const torch::Tensor& w3, torch::ScalarType compute);
+                     const torch::Tensor& w3, DType compute);
 
-// Interleaved (complex-pair) rotary embedding: pairs (x[2i], x[2i+1]) rotate by pos * theta^(-2i/d).
-// x [B, T, H, d]; positions [T] (int64). Computed in float32 (float64 for float64 input).
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& positions, double theta);
+// Interleaved (complex-pair) rotary embedding: pairs (x[2i], x[2i+1]) of a head rotate by the
+// angle pos * theta^(-2i/d). The angles of a range of positions are computed once, in float64,
+// and kept as cos/sin rounded to the accumulation dtype (float32; float64 for float64 models):
+// exact enough at 128K positions, and reusable when the same positions come back (decoding
+// rotates the window's local positions at every token).
+struct RopeTable {
+  torch::Tensor cos, sin;  // [end - begin, d/2]
+  int64_t begin = 0, end = 0;
+  bool covers(int64_t first, int64_t last, torch::ScalarType acc) const {
+    return cos.defined() && first >= begin && last <= end && cos.scalar_type() == acc;
+  }
+};
+RopeTable rope_table(int64_t head_dim, double theta, int64_t begin, int64_t end, torch::ScalarType acc,
+                     torch::Device device);
+
+// x [B, T, H, d] holding the tokens at positions first .. first + T - 1 (all inside `table`) ->
+// rotated x, computed in the table's dtype and returned in x's.
+torch::Tensor apply_rope(const torch::Tensor& x, const RopeTable& table, int64_t first);
+
+// The accumulation dtype of norms, RoPE, softmax and the loss: float32, float64 for float64 input.
+torch::ScalarType accumulation_dtype(torch::ScalarType input);
+inline torch::ScalarType accumulation_dtype(const torch::Tensor& x) { return accumulation_dtype(x.scalar_type()); }
 
 // Reshapes a per-sequence weight [B, ...rest] to broadcast against x [B, ..., rest]; a shared
 // weight is returned as is.
 torch::Tensor broadcast_weight(const torch::Tensor& w, const torch::Tensor& x);
 
-torch::ScalarType dtype_from_name(const std::string& name);  // fp32 | bf16 | fp64
+// The torch dtype of a configured dtype.
+torch::ScalarType scalar_type(DType dtype);
+
+// The dtype matmuls run in: `compute`, except that a float64 model stays float64 (the gradient
+// tests run whole models in float64).
+torch::ScalarType compute_dtype(const torch::Tensor& x, DType compute);
 
 }  // namespace ttt

@@ -1,8 +1,60 @@
 #include "model/param_layout.h"
 
+#include <iterator>
+
 #include "model/param_filter.h"
 
 namespace ttt {
+namespace {
+
+enum class Dims { kHiddenHidden, kHeadDim, kHidden, kHiddenMlp, kMlpHidden };
+
+struct BlockParamDef {
+  const char* name;  // relative to the block
+  BlockSlot slot;
+  Dims dims;
+  ParamInit init;
+};
+
+// The table: every block parameter, in layout order. Regular members first (stored under
+// h.blocks.<i>), then the prime MLP of a suffix block (stored under h.prime_storage.<j>).
+constexpr BlockParamDef kBlockParams[] = {
+    {"seq_modeling_block.wq.weight", BlockSlot::kWq, Dims::kHiddenHidden, ParamInit::kNormal},
+    {"seq_modeling_block.wk.weight", BlockSlot::kWk, Dims::kHiddenHidden, ParamInit::kNormal},
+    {"seq_modeling_block.wv.weight", BlockSlot::kWv, Dims::kHiddenHidden, ParamInit::kNormal},
+    {"seq_modeling_block.wo.weight", BlockSlot::kWo, Dims::kHiddenHidden, ParamInit::kNormal},
+    {"seq_modeling_block.q_norm.weight", BlockSlot::kQNorm, Dims::kHeadDim, ParamInit::kOnes},
+    {"seq_modeling_block.k_norm.weight", BlockSlot::kKNorm, Dims::kHeadDim, ParamInit::kOnes},
+    {"seq_norm.weight", BlockSlot::kSeqNorm, Dims::kHidden, ParamInit::kOnes},
+    {"seq_post_norm.weight", BlockSlot::kSeqPostNorm, Dims::kHidden, ParamInit::kOnes},
+    {"ffn_norm.weight", BlockSlot::kFfnNorm, Dims::kHidden, ParamInit::kOnes},
+    {"ffn_post_norm.weight", BlockSlot::kFfnPostNorm, Dims::kHidden, ParamInit::kOnes},
+    {"feed_forward.w1.weight", BlockSlot::kFfnW1, Dims::kHiddenMlp, ParamInit::kNormal},
+    {"feed_forward.w2.weight", BlockSlot::kFfnW2, Dims::kMlpHidden, ParamInit::kNormal},
+    {"feed_forward.w3.weight", BlockSlot::kFfnW3, Dims::kHiddenMlp, ParamInit::kNormal},
+    {"feed_forward_prime.w1.weight", BlockSlot::kPrimeW1, Dims::kHiddenMlp, ParamInit::kNormal},
+    {"feed_forward_prime.w2.weight", BlockSlot::kPrimeW2, Dims::kMlpHidden, ParamInit::kNormal},
+    {"feed_forward_prime.w3.weight", BlockSlot::kPrimeW3, Dims::kHiddenMlp, ParamInit::kNormal},
+    {"ffn_prime_norm.weight", BlockSlot::kPrimeNorm, Dims::kHidden, ParamInit::kOnes},
+    {"ffn_prime_post_norm.weight", BlockSlot::kPrimePostNorm, Dims::kHidden, ParamInit::kOnes},
+};
+static_assert(std::size(kBlockParams) == kNumBlockSlots, "one table entry per block slot");
+
+bool is_prime(BlockSlot slot) { return static_cast<int>(slot) >= static_cast<int>(BlockSlot::kPrimeW1); }
+
+std::vector<int64_t> shape_of(Dims dims, const ModelConfig& m) {
+  const int64_t D = m.hidden_size, I = m.intermediate_size, d = D / m.num_attention_heads;
+  switch (dims) {
+    case Dims::kHiddenHidden: return {D, D};
+    case Dims::kHeadDim: return {d};
+    case Dims::kHidden: return {D};
+    case Dims::kHiddenMlp: return {D, I};
+    case Dims::kMlpHidden: return {I, D};
+  }
+  return {};
+}
+
+}  // namespace
 
 int64_t ParamSpec::numel() const {
   int64_t n = 1;
@@ -10,49 +62,39 @@ int64_t ParamSpec::numel() const {
   return n;
 }
 
+const char* block_param_name(BlockSlot slot) { return kBlockParams[static_cast<int>(slot)].name; }
+
 std::vector<ParamSpec> param_layout(const ModelConfig& m) {
-  const int64_t D = m.hidden_size, I = m.intermediate_size, V = m.vocab_size;
   const int64_t L = m.num_hidden_layers, S = m.suffix_len;
-  const int64_t d = D / m.num_attention_heads;
   const std::string h = "language_model.model.h.";
+  // In the split view prefix blocks are numbered from 0, suffix blocks likewise.
+  auto split_block = [&](int64_t i) {
+    return i >= L - S ? h + "suffix_blocks." + std::to_string(i - (L - S)) + "." : h + "prefix_blocks." + std::to_string(i) + ".";
+  };
   std::vector<ParamSpec> out;
-  auto add = [&](std::string name, std::string split, std::vector<int64_t> shape, ParamInit init) {
-    out.push_back(ParamSpec{std::move(name), std::move(split), std::move(shape), init});
+  auto add_model_param = [&](const std::string& name, std::vector<int64_t> shape, ParamInit init) {
+    out.push_back(ParamSpec{name, name, std::move(shape), init, -1, BlockSlot::kWq});
   };
 
-  add("language_model.model.wte.weight", "language_model.model.wte.weight", {V, D}, ParamInit::kNormal);
+  add_model_param("language_model.model.wte.weight", {m.vocab_size, m.hidden_size}, ParamInit::kNormal);
   for (int64_t i = 0; i < L; ++i) {
-    const std::string block = h + "blocks." + std::to_string(i) + ".";
-    // In the split view prefix blocks are renumbered from 0, suffix blocks likewise.
-    const bool suffix = i >= L - S;
-    const std::string split = suffix ? h + "suffix_blocks." + std::to_string(i - (L - S)) + "."
-                                     : h + "prefix_blocks." + std::to_string(i) + ".";
-    for (const char* w : {"wq", "wk", "wv", "wo"})
-      add(block + "seq_modeling_block." + w + ".weight", split + "seq_modeling_block." + w + ".weight", {D, D},
-          ParamInit::kNormal);
-    for (const char* n : {"q_norm", "k_norm"})
-      add(block + "seq_modeling_block." + n + ".weight", split + "seq_modeling_block." + n + ".weight", {d},
-          ParamInit::kOnes);
-    for (const char* n : {"seq_norm", "seq_post_norm", "ffn_norm", "ffn_post_norm"})
-      add(block + n + ".weight", split + n + ".weight", {D}, ParamInit::kOnes);
-    add(block + "feed_forward.w1.weight", split + "feed_forward.w1.weight", {D, I}, ParamInit::kNormal);
-    add(block + "feed_forward.w2.weight", split + "feed_forward.w2.weight", {I, D}, ParamInit::kNormal);
-    add(block + "feed_forward.w3.weight", split + "feed_forward.w3.weight", {D, I}, ParamInit::kNormal);
+    const std::string stored = h + "blocks." + std::to_string(i) + ".";
+    for (const auto& p : kBlockParams)
+      if (!is_prime(p.slot))
+        out.push_back(ParamSpec{stored + p.name, split_block(i) + p.name, shape_of(p.dims, m), p.init, i, p.slot});
   }
   if (m.prime) {
     for (int64_t j = 0; j < S; ++j) {
-      const std::string store = h + "prime_storage." + std::to_string(j) + ".";
-      const std::string split = h + "suffix_blocks." + std::to_string(j) + ".";
-      add(store + "feed_forward_prime.w1.weight", split + "feed_forward_prime.w1.weight", {D, I}, ParamInit::kNormal);
-      add(store + "feed_forward_prime.w2.weight", split + "feed_forward_prime.w2.weight", {I, D}, ParamInit::kNormal);
-      add(store + "feed_forward_prime.w3.weight", split + "feed_forward_prime.w3.weight", {D, I}, ParamInit::kNormal);
-      add(store + "ffn_prime_norm.weight", split + "ffn_prime_norm.weight", {D}, ParamInit::kOnes);
-      add(store + "ffn_prime_post_norm.weight", split + "ffn_prime_post_norm.weight", {D}, ParamInit::kOnes);
+      const std::string stored = h + "prime_storage." + std::to_string(j) + ".";
+      const int64_t i = L - S + j;
+      for (const auto& p : kBlockParams)
+        if (is_prime(p.slot))
+          out.push_back(ParamSpec{stored + p.name, split_block(i) + p.name, shape_of(p.dims, m), p.init, i, p.slot});
     }
   }
-  add("language_model.model.ln_f.weight", "language_model.model.ln_f.weight", {D}, ParamInit::kOnes);
+  add_model_param("language_model.model.ln_f.weight", {m.hidden_size}, ParamInit::kOnes);
   if (!m.tie_word_embeddings)
-    add("language_model.lm_head.weight", "language_model.lm_head.weight", {D, m.output_size}, ParamInit::kNormal);
+    add_model_param("language_model.lm_head.weight", {m.hidden_size, m.output_size}, ParamInit::kNormal);
   return out;
 }
 
@@ -65,7 +107,7 @@ ParamCounts count_params(const Config& config) {
   }
   ParamFilter outer(config.training.spec_outer, "training.spec_outer");
   outer.check_every_spec_matches(names);
-  const bool meta = config.training.train_mode == "meta";
+  const bool meta = config.training.train_mode == TrainMode::kMeta;
   ParamFilter inner(config.training.spec_inner, "training.spec_inner");
   if (meta) inner.check_every_spec_matches(split_names);
 

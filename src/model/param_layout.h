@@ -1,5 +1,6 @@
 // The model's parameters as names and shapes, without allocating anything: used to build the
-// weights, to count parameters (`ttt info`) for any size, and to select inner/outer parameters.
+// weights, to bind them to the blocks, to count parameters (`ttt info`) for any size, and to select
+// inner/outer parameters. Every name is declared once, in the table of param_layout.cpp.
 //
 // Names are dotted paths modelled on the official pytree paths, with the layer index the reference
 // keeps as a stacked leading axis written out:
@@ -12,6 +13,9 @@
 //   language_model.model.h.prime_storage.<j>.{ffn_prime_norm,ffn_prime_post_norm}.weight
 //   language_model.model.ln_f.weight [D]
 //   language_model.lm_head.weight [D, output_size]   (only without tied embeddings)
+// The split view (the reference's prefix/suffix model, which spec_inner is matched against) names
+// block i `h.prefix_blocks.<i>` or `h.suffix_blocks.<j>` (j = i - (L - suffix_len)), and puts the
+// prime MLP of suffix block j inside it: `h.suffix_blocks.<j>.feed_forward_prime.w1.weight`.
 #pragma once
 
 #include <cstdint>
@@ -24,15 +28,31 @@ namespace ttt {
 
 enum class ParamInit { kNormal, kOnes };
 
+// The members of a block, one per parameter of the table; BlockWeights::slot() binds each to the
+// member the forward functions read.
+enum class BlockSlot {
+  kWq, kWk, kWv, kWo, kQNorm, kKNorm,
+  kSeqNorm, kSeqPostNorm, kFfnNorm, kFfnPostNorm,
+  kFfnW1, kFfnW2, kFfnW3,
+  kPrimeW1, kPrimeW2, kPrimeW3, kPrimeNorm, kPrimePostNorm,
+};
+inline constexpr int kNumBlockSlots = 18;
+
 struct ParamSpec {
   std::string name;        // canonical path (see above)
   std::string split_name;  // the path in the reference's prefix/suffix split view (spec_inner is matched on it)
   std::vector<int64_t> shape;
   ParamInit init = ParamInit::kNormal;
+  int64_t layer = -1;          // the block it belongs to (0-based over all layers); -1: wte, ln_f, lm_head
+  BlockSlot slot = BlockSlot::kWq;  // its member in that block (layer >= 0)
   int64_t numel() const;
 };
 
+// Every parameter, in the order weights are drawn and stored.
 std::vector<ParamSpec> param_layout(const ModelConfig& model);
+
+// The name of a block parameter relative to its block ("feed_forward_prime.w1.weight").
+const char* block_param_name(BlockSlot slot);
 
 struct ParamCounts {
   int64_t total = 0;

@@ -16,7 +16,7 @@ torch::Tensor residual(const ModelConfig& cfg, const torch::Tensor& h, const tor
 }
 
 torch::Tensor mlps(const ModelConfig& cfg, const BlockWeights& w, torch::Tensor h) {
-  const auto compute = dtype_from_name(cfg.compute_dtype);
+  const DType compute = cfg.compute_dtype;
   if (w.has_prime)
     h = residual(cfg, h, w.prime_norm, w.prime_post_norm,
                  [&](const torch::Tensor& x) { return swiglu(x, w.prime.w1, w.prime.w2, w.prime.w3, compute); });
@@ -28,12 +28,11 @@ torch::Tensor mlps(const ModelConfig& cfg, const BlockWeights& w, torch::Tensor 
 
 torch::Tensor embed(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids) {
   auto table = w.wte();
-  auto h = torch::embedding(table, ids);
-  return table.scalar_type() == torch::kFloat64 ? h : h.to(dtype_from_name(cfg.compute_dtype));
+  return torch::embedding(table, ids).to(compute_dtype(table, cfg.compute_dtype));
 }
 
 FullSequenceAttention full_sequence_attention(const ModelConfig& cfg, int64_t seq_len) {
-  if (cfg.seq_modeling_block == "SWA") return {cfg.sliding_window_size, 0};
+  if (cfg.seq_modeling_block == SeqModelingBlock::kSlidingWindow) return {cfg.sliding_window_size, 0};
   // The reference's self_attention in pretrain mode sees only its own mini-batch chunk.
   return {0, cfg.mini_batch_size < seq_len ? cfg.mini_batch_size : 0};
 }
@@ -44,11 +43,6 @@ torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const
     return attention_full_sequence(cfg, w.attn, x, attn.window, attn.segment);
   });
   return mlps(cfg, w, out);
-}
-
-torch::Tensor block_forward_chunk(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
-                                  KvCache& cache, int64_t chunk_index) {
-  return block_forward_step(cfg, w, h, cache, chunk_index * h.size(1));
 }
 
 torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
@@ -66,16 +60,29 @@ torch::Tensor block_forward_step_growing(const ModelConfig& cfg, const BlockWeig
   return mlps(cfg, w, out);
 }
 
+torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h, int64_t begin, int64_t end) {
+  const auto attn = full_sequence_attention(cfg, h.size(1));
+  for (int64_t i = begin; i < end; ++i) h = block_forward(cfg, w.block(i), h, attn);
+  return h;
+}
+
+torch::Tensor prefix_forward(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids) {
+  return blocks_forward(cfg, w, embed(cfg, w, ids), 0, cfg.num_hidden_layers - cfg.suffix_len);
+}
+
+torch::Tensor full_sequence_logits(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids) {
+  return lm_head(cfg, w, blocks_forward(cfg, w, embed(cfg, w, ids), 0, cfg.num_hidden_layers));
+}
+
 torch::Tensor lm_head(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h) {
   auto x = rms_norm(h, w.ln_f(), cfg.rms_norm_eps);
-  const auto compute = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : dtype_from_name(cfg.compute_dtype);
+  const auto compute = compute_dtype(x, cfg.compute_dtype);
   if (cfg.tie_word_embeddings) return torch::matmul(x.to(compute), w.wte().to(compute).t());
   return torch::matmul(x.to(compute), w.lm_head().to(compute));
 }
 
 torch::Tensor token_nll(const torch::Tensor& logits, const torch::Tensor& targets) {
-  const auto acc = logits.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  auto logp = torch::log_softmax(logits.to(acc), -1);
+  auto logp = torch::log_softmax(logits.to(accumulation_dtype(logits)), -1);
   return -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
 }
 

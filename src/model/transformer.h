@@ -26,10 +26,6 @@ FullSequenceAttention full_sequence_attention(const ModelConfig& cfg, int64_t se
 torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
                             const FullSequenceAttention& attn);
 
-// One block over chunk `chunk_index` with a sliding-window KV cache (replaced in place).
-torch::Tensor block_forward_chunk(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
-                                  KvCache& cache, int64_t chunk_index);
-
 // One block over the tokens at absolute positions start .. start + n - 1 (h [B, n, D]) with a
 // sliding-window KV cache of the W positions before them (replaced in place): decoding and prefill.
 // `rope`: precomputed rotation angles (see attention_step).
@@ -39,6 +35,16 @@ torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, 
 // One block over the next n tokens with full causal attention against a growing cache.
 torch::Tensor block_forward_step_growing(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
                                          GrowingKvCache& cache);
+
+// Blocks [begin, end) over the whole sequence at once: h [B, T, D] -> [B, T, D].
+torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h, int64_t begin, int64_t end);
+
+// Embedding and the prefix blocks (the blocks test-time training never changes) over the whole
+// sequence: ids [B, T] -> [B, T, D].
+torch::Tensor prefix_forward(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids);
+
+// Logits of the whole model run over the whole sequence at once, no test-time training: [B, T, V].
+torch::Tensor full_sequence_logits(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids);
 
 // Final RMSNorm and the output head (tied: h @ wte^T): [B, T, D] -> logits [B, T, V].
 torch::Tensor lm_head(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h);

@@ -2,39 +2,43 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <stdexcept>
+
 namespace ttt {
 
-torch::Tensor& BlockWeights::member(const std::string& n) {
-  if (n == "seq_modeling_block.wq.weight") return attn.wq;
-  if (n == "seq_modeling_block.wk.weight") return attn.wk;
-  if (n == "seq_modeling_block.wv.weight") return attn.wv;
-  if (n == "seq_modeling_block.wo.weight") return attn.wo;
-  if (n == "seq_modeling_block.q_norm.weight") return attn.q_norm;
-  if (n == "seq_modeling_block.k_norm.weight") return attn.k_norm;
-  if (n == "seq_norm.weight") return seq_norm;
-  if (n == "seq_post_norm.weight") return seq_post_norm;
-  if (n == "ffn_norm.weight") return ffn_norm;
-  if (n == "ffn_post_norm.weight") return ffn_post_norm;
-  if (n == "feed_forward.w1.weight") return ffn.w1;
-  if (n == "feed_forward.w2.weight") return ffn.w2;
-  if (n == "feed_forward.w3.weight") return ffn.w3;
-  if (has_prime) {
-    if (n == "feed_forward_prime.w1.weight") return prime.w1;
-    if (n == "feed_forward_prime.w2.weight") return prime.w2;
-    if (n == "feed_forward_prime.w3.weight") return prime.w3;
-    if (n == "ffn_prime_norm.weight") return prime_norm;
-    if (n == "ffn_prime_post_norm.weight") return prime_post_norm;
+torch::Tensor& BlockWeights::slot(BlockSlot s) {
+  switch (s) {
+    case BlockSlot::kWq: return attn.wq;
+    case BlockSlot::kWk: return attn.wk;
+    case BlockSlot::kWv: return attn.wv;
+    case BlockSlot::kWo: return attn.wo;
+    case BlockSlot::kQNorm: return attn.q_norm;
+    case BlockSlot::kKNorm: return attn.k_norm;
+    case BlockSlot::kSeqNorm: return seq_norm;
+    case BlockSlot::kSeqPostNorm: return seq_post_norm;
+    case BlockSlot::kFfnNorm: return ffn_norm;
+    case BlockSlot::kFfnPostNorm: return ffn_post_norm;
+    case BlockSlot::kFfnW1: return ffn.w1;
+    case BlockSlot::kFfnW2: return ffn.w2;
+    case BlockSlot::kFfnW3: return ffn.w3;
+    case BlockSlot::kPrimeW1: return prime.w1;
+    case BlockSlot::kPrimeW2: return prime.w2;
+    case BlockSlot::kPrimeW3: return prime.w3;
+    case BlockSlot::kPrimeNorm: return prime_norm;
+    case BlockSlot::kPrimePostNorm: return prime_post_norm;
   }
-  throw std::invalid_argument("block has no parameter '" + n + "'");
+  throw std::logic_error("unknown block slot");
 }
 
 void ModelWeights::index_layout(const ModelConfig& cfg) {
   layout_ = param_layout(cfg);
-  num_layers_ = cfg.num_hidden_layers;
-  suffix_len_ = cfg.suffix_len;
-  prime_ = cfg.prime;
   by_name_.clear();
-  for (size_t i = 0; i < layout_.size(); ++i) by_name_[layout_[i].name] = i;
+  block_params_.assign(cfg.num_hidden_layers, {});
+  for (auto& slots : block_params_) slots.fill(-1);
+  for (size_t i = 0; i < layout_.size(); ++i) {
+    by_name_[layout_[i].name] = i;
+    if (layout_[i].layer >= 0) block_params_[layout_[i].layer][static_cast<int>(layout_[i].slot)] = static_cast<int64_t>(i);
+  }
   wte_ = by_name_.at("language_model.model.wte.weight");
   ln_f_ = by_name_.at("language_model.model.ln_f.weight");
   auto it = by_name_.find("language_model.lm_head.weight");
@@ -73,22 +77,12 @@ size_t ModelWeights::index_of(const std::string& name) const {
 const torch::Tensor& ModelWeights::get(const std::string& name) const { return tensors_[index_of(name)]; }
 
 BlockWeights ModelWeights::block(int64_t i) const {
-  const std::string p = "language_model.model.h.blocks." + std::to_string(i) + ".";
   BlockWeights b;
-  for (const char* n : {"seq_modeling_block.wq.weight", "seq_modeling_block.wk.weight",
-                        "seq_modeling_block.wv.weight", "seq_modeling_block.wo.weight",
-                        "seq_modeling_block.q_norm.weight", "seq_modeling_block.k_norm.weight", "seq_norm.weight",
-                        "seq_post_norm.weight", "ffn_norm.weight", "ffn_post_norm.weight",
-                        "feed_forward.w1.weight", "feed_forward.w2.weight", "feed_forward.w3.weight"})
-    b.member(n) = get(p + n);
-  const int64_t j = i - (num_layers_ - suffix_len_);
-  if (prime_ && j >= 0) {
-    b.has_prime = true;
-    const std::string s = "language_model.model.h.prime_storage." + std::to_string(j) + ".";
-    for (const char* n : {"feed_forward_prime.w1.weight", "feed_forward_prime.w2.weight",
-                          "feed_forward_prime.w3.weight", "ffn_prime_norm.weight", "ffn_prime_post_norm.weight"})
-      b.member(n) = get(s + n);
+  for (int s = 0; s < kNumBlockSlots; ++s) {
+    const int64_t index = block_params_[i][s];
+    if (index >= 0) b.slot(static_cast<BlockSlot>(s)) = tensors_[index];
   }
+  b.has_prime = block_params_[i][static_cast<int>(BlockSlot::kPrimeW1)] >= 0;
   return b;
 }
 

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,9 +28,8 @@ struct BlockWeights {
   MlpWeights prime;
   torch::Tensor prime_norm, prime_post_norm;
 
-  // The member for a name relative to the block in the split view ("feed_forward_prime.w1.weight",
-  // "seq_modeling_block.wq.weight", ...); throws for an unknown name.
-  torch::Tensor& member(const std::string& local_name);
+  // The member that holds the parameter of this slot (param_layout.h).
+  torch::Tensor& slot(BlockSlot slot);
 };
 
 class ModelWeights {
@@ -63,8 +63,8 @@ class ModelWeights {
   std::vector<ParamSpec> layout_;
   std::vector<torch::Tensor> tensors_;
   std::map<std::string, size_t> by_name_;
-  int64_t num_layers_ = 0, suffix_len_ = 0;
-  bool prime_ = false;
+  // Layout index of every (layer, slot); -1 where the block has no such parameter.
+  std::vector<std::array<int64_t, kNumBlockSlots>> block_params_;
   size_t wte_ = 0, ln_f_ = 0;
   int64_t lm_head_ = -1;
 };

@@ -51,7 +51,7 @@ void Checkpointer::save(const TrainState& state, const ModelWeights& weights, co
   fs::remove_all(tmp);
   fs::create_directories(tmp);
 
-  const auto float_dtype = dtype_from_name(config.checkpoint.float_dtype);
+  const auto float_dtype = scalar_type(config.checkpoint.float_dtype);
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (size_t i = 0; i < weights.layout().size(); ++i)
     named.emplace_back(weights.layout()[i].name, weights.tensors()[i].detach().to(float_dtype));

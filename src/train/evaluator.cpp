@@ -15,9 +15,7 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, SequenceL
   // Outer weights are constants here; the inner loop still needs autograd for its own steps.
   ModelWeights frozen = weights;
   for (auto& t : frozen.tensors()) t = t.detach();
-  auto options = TttOptions::from_config(config, /*outer_step=*/0);
-  options.step.lr = config.training.optimizer_inner.lr;  // evaluation uses the full inner lr
-  options.step.create_graph = false;
+  const auto ttt = TttOptions::for_inference(config);
 
   EvalResult result;
   torch::Tensor nll_sum;
@@ -25,7 +23,7 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, SequenceL
   for (int64_t n = 0; max_batches < 0 || n < max_batches; ++n) {
     auto batch = loader.next();
     if (!batch) break;
-    auto out = sequence_loss(config.model, frozen, batch->to(device), options);
+    auto out = sequence_loss(config.model, frozen, batch->to(device), ttt);
     loss_sum += out.per_sequence.sum().item<double>();
     auto s = out.token_nll.to(torch::kFloat64).sum(0).cpu();
     nll_sum = nll_sum.defined() ? nll_sum + s : s;

@@ -14,10 +14,8 @@ double global_norm(const std::vector<torch::Tensor>& grads) {
 OuterOptimizer::OuterOptimizer(const OptimizerConfig& config, const std::vector<std::string>& spec_outer,
                                ModelWeights& weights)
     : config_(config) {
-  if (config.optimizer_type != "adamw")
+  if (config.optimizer_type != OptimizerType::kAdamW)
     throw ConfigError("training.optimizer_outer.optimizer_type: only adamw is supported for the outer loop");
-  if (config.bf16_momentum)
-    throw ConfigError("training.optimizer_outer.bf16_momentum: bf16 optimizer moments are not supported; use false");
   ParamFilter filter(spec_outer, "training.spec_outer");
   std::vector<std::string> names;
   for (const auto& p : weights.layout()) names.push_back(p.name);

@@ -8,8 +8,9 @@
 #include "data/dataset.h"
 #include "model/layers.h"
 #include "train/lr_schedule.h"
-#include "ttt/training_loss.h"
+#include "ttt/sequence_loss.h"
 #include "util/file_io.h"
+#include "util/runtime.h"
 
 namespace ttt {
 namespace {
@@ -20,27 +21,19 @@ double now_seconds() {
 
 }  // namespace
 
-torch::Device configured_device(const Config& config) {
-  torch::Device device(config.backend.device);
-  if (device.is_cuda() && !torch::cuda::is_available())
-    throw ConfigError("backend.device=" + config.backend.device + " but this LibTorch build or machine has no CUDA device");
-  return device;
-}
-
 std::filesystem::path run_directory(const Config& config) {
   const auto& t = config.training;
   return std::filesystem::path(t.exp_dir) / t.exp_folder / require(t.exp_name, "training.exp_name");
 }
 
-Trainer::Trainer(Config config) : config_(std::move(config)), device_(configured_device(config_)) {
+Trainer::Trainer(Config config) : config_(std::move(config)), device_(setup_runtime(config_.backend)) {
   const auto& t = config_.training;
-  if (config_.backend.num_threads > 0) torch::set_num_threads(static_cast<int>(config_.backend.num_threads));
   run_dir_ = run_directory(config_);
   std::filesystem::create_directories(run_dir_);
   // An evaluation-only run keeps the training run's config.yaml and writes its own beside it.
   write_file_atomically((run_dir_ / (t.eval_mode ? "eval_config.yaml" : "config.yaml")).string(), to_yaml(config_));
   weights_ = ModelWeights::initialize(config_.model, static_cast<uint64_t>(t.model_seed),
-                                      dtype_from_name(config_.model.param_dtype), device_);
+                                      scalar_type(config_.model.param_dtype), device_);
   optimizer_ = std::make_unique<OuterOptimizer>(t.optimizer_outer, t.spec_outer, weights_);
   checkpointer_ = std::make_unique<Checkpointer>(require(config_.checkpoint.checkpoint_dir, "checkpoint.checkpoint_dir"),
                                                  CheckpointPolicy{config_.checkpoint.keep_last});
@@ -58,31 +51,31 @@ void Trainer::restore() {
   const auto& t = config_.training;
   const std::string own = checkpointer_->dir();
   std::string step_dir;
-  std::string part = "none";
+  LoadPart part = LoadPart::kNone;
   if (!complete_checkpoint_steps(own).empty()) {
     step_dir = find_checkpoint(own, t.resume_step);
-    part = t.eval_mode ? "params" : "all";  // a continued run needs its optimizer and loader state
-  } else if (t.load_part != "none") {
+    part = t.eval_mode ? LoadPart::kParams : LoadPart::kAll;  // a continued run needs its optimizer and loader state
+  } else if (t.load_part != LoadPart::kNone) {
     if (t.resume_exp_name.empty())
-      throw ConfigError("training.load_part=" + t.load_part + " needs training.resume_exp_name (the run to load)");
+      throw ConfigError("training.load_part=" + to_string(t.load_part) + " needs training.resume_exp_name (the run to load)");
     step_dir = find_checkpoint(require(config_.checkpoint.resume_checkpoint_dir, "checkpoint.resume_checkpoint_dir"),
                                t.resume_step);
-    part = t.eval_mode ? "params" : t.load_part;
+    part = t.eval_mode ? LoadPart::kParams : t.load_part;
   }
-  if (part == "none") {
+  if (part == LoadPart::kNone) {
     if (t.eval_mode)
       throw std::runtime_error("nothing to evaluate: no checkpoint in " + own +
                                " and training.load_part=none (pass --checkpoint or train first)");
     return;
   }
   load_checkpoint_weights(step_dir, weights_);
-  if (part == "all") {
+  if (part == LoadPart::kAll) {
     load_checkpoint_optimizer(step_dir, *optimizer_);
     state_ = load_checkpoint_state(step_dir);
   } else if (t.eval_mode) {
     state_.step = load_checkpoint_state(step_dir).step;  // the evaluated step, for the report
   }
-  std::cout << "loaded " << (part == "all" ? "weights, optimizer and loader state" : "weights") << " from "
+  std::cout << "loaded " << (part == LoadPart::kAll ? "weights, optimizer and loader state" : "weights") << " from "
             << step_dir << std::endl;
 }
 
@@ -96,7 +89,7 @@ bool Trainer::should_save(int64_t step, bool* milestone) const {
 StepMetrics Trainer::train_step(int64_t step) {
   const auto& t = config_.training;
   const double start = now_seconds();
-  const auto options = TttOptions::from_config(config_, step);
+  const auto ttt = TttOptions::for_step(config_, step);
 
   optimizer_->zero_grad();
   double loss_sum = 0.0;
@@ -106,7 +99,7 @@ StepMetrics Trainer::train_step(int64_t step) {
              masks = host.loss_mask.chunk(t.accum_steps, 0);
   for (int64_t micro = 0; micro < t.accum_steps; ++micro) {
     const Batch batch = Batch{inputs[micro], targets[micro], masks[micro]}.to(device_);
-    auto out = loss_and_backward(config_.model, weights_, batch, options, t.inner_remat_freq,
+    auto out = loss_and_backward(config_.model, weights_, batch, ttt, t.inner_remat_freq,
                                  1.0 / static_cast<double>(t.accum_steps));
     loss_sum += out.loss.item<double>();
   }
@@ -118,7 +111,7 @@ StepMetrics Trainer::train_step(int64_t step) {
     throw std::runtime_error("non-finite " + std::string(std::isfinite(m.loss) ? "gradient" : "loss") + " at step " +
                              std::to_string(step) + "; stopped before applying it (no checkpoint was written from it)");
   m.outer_learning_rate = outer_learning_rate(t.optimizer_outer, step);
-  m.inner_learning_rate = options.meta ? options.step.lr : 0.0;
+  m.inner_learning_rate = ttt.enabled ? ttt.lr : 0.0;
   optimizer_->step(m.outer_learning_rate);
   m.tokens_per_second = static_cast<double>(t.global_batch_size * t.seq_length) / (now_seconds() - start);
   m.wall_time = now_seconds() - start_time_;

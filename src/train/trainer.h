@@ -54,7 +54,5 @@ class Trainer {
 
 // The run directory {exp_dir}/{exp_folder}/{exp_name}.
 std::filesystem::path run_directory(const Config& config);
-// backend.device as a torch::Device; a CUDA device without CUDA is a ConfigError.
-torch::Device configured_device(const Config& config);
 
 }  // namespace ttt

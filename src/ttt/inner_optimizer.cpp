@@ -4,13 +4,6 @@
 
 namespace ttt {
 
-double inner_learning_rate(const TrainingConfig& training, int64_t step) {
-  const double lr = training.optimizer_inner.lr;
-  if (training.ilr_warmup_steps <= 0) return lr;
-  const double progress = std::min(1.0, static_cast<double>(step + 1) / training.ilr_warmup_steps);
-  return training.ilr_init + (lr - training.ilr_init) * progress;
-}
-
 torch::Tensor per_sequence_global_norm(const std::vector<torch::Tensor>& grads) {
   torch::Tensor sq;
   for (const auto& g : grads) {

@@ -1,18 +1,12 @@
-// The inner (test-time) optimiser: plain SGD on the fast weights after a global-norm clip, with
-// the inner learning-rate warm-up of the reference.
+// The inner (test-time) optimiser: plain SGD on the fast weights after a global-norm clip, per
+// sequence (its learning rate, with the reference's warm-up, is in ttt_options.h).
 #pragma once
 
 #include <torch/torch.h>
 
 #include <vector>
 
-#include "config/config.h"
-
 namespace ttt {
-
-// Effective inner learning rate at outer step `step`: optimizer_inner.lr when ilr_warmup_steps
-// is 0, else ilr_init + (lr - ilr_init) * min(1, (step + 1) / ilr_warmup_steps).
-double inner_learning_rate(const TrainingConfig& training, int64_t step);
 
 // Per-sequence global norm over a set of per-sequence gradients [B, ...] -> [B].
 torch::Tensor per_sequence_global_norm(const std::vector<torch::Tensor>& grads);

@@ -21,22 +21,22 @@ inline ModelConfig tiny_model_config() {
   m.num_hidden_layers = 2;
   m.suffix_len = 1;
   m.prime = true;
-  m.seq_modeling_block = "SWA";
+  m.seq_modeling_block = SeqModelingBlock::kSlidingWindow;
   m.sliding_window_size = 8;
   m.mini_batch_size = 4;
   m.rope_theta = 500000;
   m.tie_word_embeddings = true;
-  m.compute_dtype = "fp32";
+  m.compute_dtype = DType::kFloat32;
   return m;
 }
 
 inline Config tiny_meta_config() {
   Config c;
   c.model = tiny_model_config();
-  c.training.train_mode = "meta";
+  c.training.train_mode = TrainMode::kMeta;
   c.training.seq_length = 12;
   c.training.spec_inner = {"language_model.**.suffix_blocks.feed_forward_prime.**"};
-  c.training.optimizer_inner.optimizer_type = "sgd";
+  c.training.optimizer_inner.optimizer_type = OptimizerType::kSGD;
   c.training.optimizer_inner.lr = 1.0;
   c.training.optimizer_inner.clip_gradient = 1.0;
   return c;

@@ -1,0 +1,19 @@
+#include "util/runtime.h"
+
+#include <mutex>
+
+#include "util/allocator.h"
+
+namespace ttt {
+
+torch::Device setup_runtime(const BackendConfig& backend) {
+  static std::once_flag allocator_tuned;
+  std::call_once(allocator_tuned, tune_allocator_for_tensors);
+  if (backend.num_threads > 0) torch::set_num_threads(static_cast<int>(backend.num_threads));
+  const torch::Device device(backend.device);
+  if (device.is_cuda() && !torch::cuda::is_available())
+    throw ConfigError("backend.device=" + backend.device + " but this LibTorch build or machine has no CUDA device");
+  return device;
+}
+
+}  // namespace ttt

@@ -1,0 +1,17 @@
+// The one place that prepares this process for tensor work from the configuration's backend
+// section: the allocator, the intra-op threads and the device. Every command and benchmark that
+// runs the model calls it before building weights.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "config/config.h"
+
+namespace ttt {
+
+// Tunes the allocator for large tensors (once per process, util/allocator.h), sets
+// backend.num_threads intra-op threads (0 keeps LibTorch's default) and returns backend.device.
+// A CUDA device on a build or machine without CUDA is a ConfigError.
+torch::Device setup_runtime(const BackendConfig& backend);
+
+}  // namespace ttt
