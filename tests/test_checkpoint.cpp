@@ -1,6 +1,7 @@
 // Checkpoints: safetensors round trip and validation, weights/optimizer/loader round trip,
 // retention, incomplete directories, shape mismatches, the outer optimiser and schedule.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -23,6 +24,24 @@ fs::path temp_dir(const std::string& name) {
   fs::remove_all(p);
   fs::create_directories(p);
   return p;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+// The pid of a process that has exited.
+pid_t dead_pid() {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+std::string temp_dir_of(int64_t step, const std::string& host, pid_t pid) {
+  return ".tmp-" + std::to_string(step) + "-" + host + "-" + std::to_string(pid);
 }
 
 Config tiny_config() {
@@ -129,10 +148,16 @@ TEST(Checkpoint, KeepsLastFewAndMilestonesAndIgnoresIncomplete) {
   auto w2 = ModelWeights::initialize(c.model, 2);
   OuterOptimizer opt(c.training.optimizer_outer, c.training.spec_outer, w2);
   EXPECT_THROW(load_checkpoint_optimizer((dir / "5").string(), opt), std::runtime_error);
-  // Leftover temporary directories are removed by the next Checkpointer.
-  fs::create_directories(dir / ".tmp-7-1");
+  // Leftover temporary directories of dead processes are removed by the next Checkpointer; the
+  // save in progress of a live process (here: this one), or of another host, is left alone.
+  const std::string dead = temp_dir_of(7, host_name(), dead_pid());
+  const std::string live = temp_dir_of(8, host_name(), getpid());
+  const std::string elsewhere = temp_dir_of(9, "another-host", dead_pid());
+  for (const auto& name : {dead, live, elsewhere}) fs::create_directories(dir / name);
   Checkpointer again(dir.string(), {2});
-  EXPECT_FALSE(fs::exists(dir / ".tmp-7-1"));
+  EXPECT_FALSE(fs::exists(dir / dead));
+  EXPECT_TRUE(fs::exists(dir / live));
+  EXPECT_TRUE(fs::exists(dir / elsewhere));
   fs::remove_all(dir);
 }
 
@@ -198,4 +223,17 @@ TEST(OuterOptimizer, AdamWStepAndClipMatchHandComputation) {
   }
   // Elements with zero gradient only decay.
   EXPECT_NEAR(p[1][0].item<double>(), before[1][0].item<double>() * (1 - lr * 0.1), 1e-7);
+}
+
+TEST(OuterOptimizer, LoggedGradientNormIsTheReferencesSafeNorm) {
+  // The reference logs sqrt(sum g^2 + 1e-5); clipping uses the plain norm.
+  EXPECT_DOUBLE_EQ(logged_gradient_norm(3.0), std::sqrt(9.0 + 1e-5));
+  EXPECT_DOUBLE_EQ(logged_gradient_norm(0.0), std::sqrt(1e-5));
+  Config c = tiny_config();
+  auto w = ModelWeights::initialize(c.model, 1);
+  OuterOptimizer opt(c.training.optimizer_outer, c.training.spec_outer, w);
+  for (auto& t : opt.trainable()) t.mutable_grad() = torch::full_like(t, 0.5);
+  int64_t n = 0;
+  for (const auto& t : opt.trainable()) n += t.numel();
+  EXPECT_NEAR(opt.clip_gradients(), 0.5 * std::sqrt(static_cast<double>(n)), 1e-9);  // the plain norm
 }

@@ -398,6 +398,7 @@ TEST(Validation, EachCheckNamesItsKey) {
       {{e2e, "backend.distributed=true"}, {"backend.distributed", "one process"}},
       {{e2e, "backend.num_processes=4"}, {"backend.num_processes", "one process"}},
       {{e2e, "training.optimizer_inner.optimizer_type=adamw"}, {"training.optimizer_inner.optimizer_type", "sgd"}},
+      {{e2e, "training.optimizer_outer.lr_decay_steps=30"}, {"training.optimizer_outer.lr_decay_steps", "lr_warmup_steps"}},
   };
   for (const auto& [words, parts] : cases) {
     SCOPED_TRACE(join(words, " "));

@@ -181,7 +181,9 @@ TEST(Resume, EvalOutputsHaveOneValuePerPositionAndAverageToTheLoss) {
   const auto j = nlohmann::json::parse(in);
   const auto nll = j.at("nll_by_position").get<std::vector<double>>();
   ASSERT_EQ(nll.size(), 64u);
-  EXPECT_EQ(j.at("num_sequences").get<int64_t>(), 8);  // 4 batches of eval_batch_size 2
+  // 4 batches of the reference's eval batch max(eval_batch_size 2, 4 * global batch 2 / accum 1) = 8.
+  EXPECT_EQ(j.at("num_sequences").get<int64_t>(), 32);
+  EXPECT_EQ(j.at("num_dropped").get<int64_t>(), 0);
   EXPECT_EQ(j.at("step").get<int64_t>(), 1);
   // Dummy tokens carry no BOS, so every chunk has 16 valid targets: the loss (mean over chunks
   // of chunk means) is the mean over positions.
@@ -193,5 +195,61 @@ TEST(Resume, EvalOutputsHaveOneValuePerPositionAndAverageToTheLoss) {
   for (std::string line; std::getline(csv, line);) ++lines;
   EXPECT_EQ(lines, 65);
   EXPECT_TRUE(fs::exists(run_dir / "loss_by_position.svg"));
+  fs::remove_all(dir);
+}
+
+TEST(Resume, EvaluatingARunWhileItTrainsLeavesTheRunIntact) {
+  auto dir = temp_dir("evaltrain");
+  const int64_t steps = 30;
+  const auto checkpoints = ckpt_dir(dir, "busy");
+  auto args = run_args(dir, "busy", steps);
+  args.push_back("checkpoint.keep_last=100");  // evaluation reads checkpoints the run does not prune
+  pid_t trainer = spawn(args, dir / "train.log");
+  // Evaluate the run's latest checkpoint over and over while it trains and saves every step.
+  int evaluations = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  int status = 0;
+  while (waitpid(trainer, &status, WNOHANG) == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << read_bytes(dir / "train.log");
+    if (complete_checkpoint_steps(checkpoints.string()).empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    EXPECT_EQ(run({"eval", "--checkpoint", checkpoints.string()}, dir / "eval.log"), 0) << read_bytes(dir / "eval.log");
+    ++evaluations;
+  }
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_bytes(dir / "train.log");
+  EXPECT_GT(evaluations, 0);
+  EXPECT_EQ(complete_checkpoint_steps(checkpoints.string()).size(), static_cast<size_t>(steps));
+  expect_all_checkpoints_load(checkpoints);
+
+  // The same, made certain: a save in progress of a live process (this test) survives `ttt eval`
+  // on its checkpoint directory, and a new training run's clean-up too.
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  const auto in_progress = checkpoints / (".tmp-99-" + std::string(host) + "-" + std::to_string(getpid()));
+  fs::create_directories(in_progress);
+  EXPECT_EQ(run({"eval", "--checkpoint", checkpoints.string()}, dir / "eval.log"), 0) << read_bytes(dir / "eval.log");
+  EXPECT_EQ(run(args, dir / "again.log"), 0) << read_bytes(dir / "again.log");
+  EXPECT_TRUE(fs::exists(in_progress));
+  fs::remove_all(dir);
+}
+
+TEST(Resume, EndOfTrainingEvaluationUsesTheInnerLrOfTheLastStep) {
+  // As the reference: the evaluation that ends training runs at the inner lr of step
+  // total_steps - 1 (still warming up here), a standalone evaluation at the full inner lr.
+  auto dir = temp_dir("ilr");
+  auto args = run_args(dir, "warm", 2);
+  args.push_back("training.ilr_warmup_steps=10");
+  args.push_back("training.ilr_init=0.1");
+  ASSERT_EQ(run(args, dir / "train.log"), 0) << read_bytes(dir / "train.log");
+  const auto eval_json = dir / "exp" / "demo" / "warm" / "eval.json";
+  auto inner_lr = [&] { return nlohmann::json::parse(read_bytes(eval_json)).at("inner_learning_rate").get<double>(); };
+  EXPECT_DOUBLE_EQ(inner_lr(), 0.1 + (1.0 - 0.1) * 2 / 10);  // step 1: (1 + 1) / 10 of the warm-up
+  const double trained_loss = nlohmann::json::parse(read_bytes(eval_json)).at("loss").get<double>();
+  ASSERT_EQ(run({"eval", "--checkpoint", ckpt_dir(dir, "warm").string()}, dir / "eval.log"), 0)
+      << read_bytes(dir / "eval.log");
+  EXPECT_DOUBLE_EQ(inner_lr(), 1.0);
+  EXPECT_NE(nlohmann::json::parse(read_bytes(eval_json)).at("loss").get<double>(), trained_loss);
   fs::remove_all(dir);
 }

@@ -2,6 +2,7 @@
 // for the FA/SWA baselines), then evaluates it on the val split.
 #include "commands.h"
 #include "config/loader.h"
+#include "train/evaluator.h"
 #include "train/trainer.h"
 
 namespace ttt::cli {
@@ -11,8 +12,12 @@ Run add_train_command(CLI::App& app) {
   auto overrides = std::make_shared<std::vector<std::string>>();
   add_overrides_option(*cmd, *overrides);
   return [overrides]() {
-    Trainer trainer(load_config(*overrides));
-    trainer.train();
+    const Config config = load_config(*overrides);
+    // The reference's training.eval_mode: evaluate the run's checkpoint instead of training.
+    if (config.training.eval_mode)
+      evaluate_checkpoint(config, checkpoint_to_evaluate(config));
+    else
+      Trainer(config).train();
     return 0;
   };
 }

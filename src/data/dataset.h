@@ -19,8 +19,12 @@ std::unique_ptr<TokenSource> open_split(const Config& config, const std::string&
 // global_batch_size / world_size.
 std::unique_ptr<SequenceLoader> make_train_loader(const Config& config, int64_t rank = 0, int64_t world_size = 1);
 
-// One ordered pass over the eval split in batches of training.eval_batch_size (fewer when the
-// split is smaller), sharded by rank.
+// Sequences per evaluation batch, the reference's rule: max(training.eval_batch_size,
+// 4 * global_batch_size / accum_steps).
+int64_t eval_batch_size(const TrainingConfig& training);
+
+// One ordered pass over the eval split in batches of eval_batch_size(), sharded by rank; the last
+// partial batch is dropped, as in the reference. Throws when the split holds less than one batch.
 std::unique_ptr<SequenceLoader> make_eval_loader(const Config& config, int64_t rank = 0, int64_t world_size = 1);
 
 }  // namespace ttt

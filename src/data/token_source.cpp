@@ -1,5 +1,6 @@
 #include "data/token_source.h"
 
+#include <algorithm>
 #include <random>
 #include <stdexcept>
 
@@ -23,15 +24,11 @@ ZarrTokenSource::~ZarrTokenSource() = default;
 int64_t ZarrTokenSource::size() const { return reader_->size(); }
 void ZarrTokenSource::read(int64_t start, int64_t count, int64_t* out) { reader_->read(start, count, out); }
 
-std::unique_ptr<TokenSource> dummy_token_source(int64_t num_tokens, int64_t vocab_size, int64_t bos_token_id,
-                                                uint64_t seed) {
+std::unique_ptr<TokenSource> dummy_token_source(int64_t num_tokens, int64_t vocab_size, uint64_t seed) {
   std::vector<int64_t> tokens(num_tokens);
   std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int64_t> draw(0, vocab_size - 2);
-  for (auto& t : tokens) {
-    t = draw(rng);
-    if (t >= bos_token_id) t += 1;  // skip BOS so every target counts
-  }
+  std::uniform_int_distribution<int64_t> draw(0, std::min<int64_t>(kDummyTokenRange, vocab_size) - 1);
+  for (auto& t : tokens) t = draw(rng);
   return std::make_unique<VectorTokenSource>(std::move(tokens), "dummy dataset (" + std::to_string(num_tokens) +
                                                                     " random tokens, seed " + std::to_string(seed) + ")");
 }

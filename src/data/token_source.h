@@ -45,8 +45,10 @@ class ZarrTokenSource : public TokenSource {
   std::unique_ptr<ZarrArrayReader> reader_;
 };
 
-// Uniform random tokens in [0, vocab) except BOS (training.dummy_dataset), seeded.
-std::unique_ptr<TokenSource> dummy_token_source(int64_t num_tokens, int64_t vocab_size, int64_t bos_token_id,
-                                                uint64_t seed);
+// The reference's dummy dataset (training.dummy_dataset): seeded tokens drawn uniformly from
+// [0, 20) (or the whole vocabulary when smaller), BOS included when it is among them. A
+// distribution a model can learn, so a smoke run shows the loss fall.
+inline constexpr int64_t kDummyTokenRange = 20;
+std::unique_ptr<TokenSource> dummy_token_source(int64_t num_tokens, int64_t vocab_size, uint64_t seed);
 
 }  // namespace ttt

@@ -1,6 +1,10 @@
 #include "train/checkpoint.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <filesystem>
@@ -32,22 +36,62 @@ void write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
   out.flush();
-  if (!out) throw std::runtime_error("cannot write " + path.string());
+  if (!out) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown-host";
+  return name;
+}
+
+// A save in progress writes into ".tmp-<step>-<host>-<pid>" beside the step directories; the
+// rename publishes it.
+std::string temp_dir_name(int64_t step) {
+  return ".tmp-" + std::to_string(step) + "-" + host_name() + "-" + std::to_string(getpid());
+}
+
+// Whether `name` is a temporary directory left by a process of this host that no longer runs (a
+// killed save): only such a directory is certainly nobody's work in progress. Another process
+// saving into the same directory (a second trainer), an evaluation reading it, or a process on
+// another host sharing the file system keep theirs.
+bool is_abandoned_temp_dir(const std::string& name) {
+  const std::string prefix = ".tmp-";
+  if (name.rfind(prefix, 0) != 0) return false;
+  const auto pid_dash = name.rfind('-');
+  const auto step_dash = name.find('-', prefix.size());
+  if (pid_dash == std::string::npos || step_dash == std::string::npos || step_dash >= pid_dash) return false;
+  if (name.substr(step_dash + 1, pid_dash - step_dash - 1) != host_name()) return false;
+  const std::string pid_text = name.substr(pid_dash + 1);
+  if (pid_text.empty() || pid_text.size() > 9 || !std::all_of(pid_text.begin(), pid_text.end(), ::isdigit)) return false;
+  const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+  return kill(pid, 0) != 0 && errno == ESRCH;
 }
 
 }  // namespace
 
 Checkpointer::Checkpointer(std::string dir, CheckpointPolicy policy) : dir_(std::move(dir)), policy_(policy) {
   fs::create_directories(dir_);
-  // Leftovers of a save that was interrupted: never published, safe to remove.
   for (const auto& e : fs::directory_iterator(dir_))
-    if (e.is_directory() && e.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove_all(e.path());
+    if (e.is_directory() && is_abandoned_temp_dir(e.path().filename().string())) fs::remove_all(e.path());
 }
 
 void Checkpointer::save(const TrainState& state, const ModelWeights& weights, const OuterOptimizer* optimizer,
                         const Config& config, bool milestone) {
-  const fs::path final_dir = fs::path(dir_) / std::to_string(state.step);
-  const fs::path tmp = fs::path(dir_) / (".tmp-" + std::to_string(state.step) + "-" + std::to_string(getpid()));
+  const fs::path tmp = fs::path(dir_) / temp_dir_name(state.step);
+  try {
+    write_checkpoint(tmp, state, weights, optimizer, config, milestone);
+  } catch (...) {
+    // A failed save (disk full, file-size limit) leaves nothing behind; earlier checkpoints stay.
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    throw;
+  }
+  publish(tmp, state.step);
+}
+
+void Checkpointer::write_checkpoint(const fs::path& tmp, const TrainState& state, const ModelWeights& weights,
+                                    const OuterOptimizer* optimizer, const Config& config, bool milestone) {
   fs::remove_all(tmp);
   fs::create_directories(tmp);
 
@@ -66,8 +110,11 @@ void Checkpointer::save(const TrainState& state, const ModelWeights& weights, co
                             {"milestone", milestone},
                             {"has_optimizer_state", optimizer != nullptr && config.checkpoint.save_optimizer_state}};
   write_file(tmp / "state.json", j.dump(2) + "\n");
+}
 
-  // Publish: a checkpoint of the same step (a re-run) is replaced only now.
+void Checkpointer::publish(const fs::path& tmp, int64_t step) {
+  // A checkpoint of the same step (a re-run) is replaced only now.
+  const fs::path final_dir = fs::path(dir_) / std::to_string(step);
   if (fs::exists(final_dir)) fs::remove_all(final_dir);
   fs::rename(tmp, final_dir);
 
@@ -77,7 +124,7 @@ void Checkpointer::save(const TrainState& state, const ModelWeights& weights, co
     if (!fs::exists(fs::path(dir_) / std::to_string(s) / kMilestoneMarker)) regular.push_back(s);
   const int64_t excess = static_cast<int64_t>(regular.size()) - policy_.keep_last;
   for (int64_t i = 0; i < excess; ++i)
-    if (regular[i] != state.step) fs::remove_all(fs::path(dir_) / std::to_string(regular[i]));
+    if (regular[i] != step) fs::remove_all(fs::path(dir_) / std::to_string(regular[i]));
 }
 
 std::vector<int64_t> complete_checkpoint_steps(const std::string& checkpoint_dir) {

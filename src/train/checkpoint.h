@@ -4,11 +4,14 @@
 //   state.json             step, loader position, format version
 //   config.yaml            the resolved configuration of the run
 // <step> is the index of the last completed training step. A checkpoint is written to a temporary
-// sibling directory and renamed into place when complete, so a crash or kill at any moment leaves
-// the previous checkpoints intact; incomplete directories are ignored (and cleaned up).
+// sibling directory (.tmp-<step>-<host>-<pid>) and renamed into place when complete, so a crash or
+// kill at any moment leaves the previous checkpoints intact; incomplete directories are ignored. A
+// failed save removes its own temporary directory; a Checkpointer removes those of dead processes
+// of its host only, never another live process's save in progress.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +41,11 @@ class Checkpointer {
   const std::string& dir() const { return dir_; }
 
  private:
+  void write_checkpoint(const std::filesystem::path& tmp, const TrainState& state, const ModelWeights& weights,
+                        const OuterOptimizer* optimizer, const Config& config, bool milestone);
+  // Renames the temporary directory into place and prunes old regular checkpoints.
+  void publish(const std::filesystem::path& tmp, int64_t step);
+
   std::string dir_;
   CheckpointPolicy policy_;
 };

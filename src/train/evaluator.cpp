@@ -1,27 +1,34 @@
 #include "train/evaluator.h"
 
-#include <filesystem>
+#include <algorithm>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "config/loader.h"
+#include "data/dataset.h"
+#include "model/layers.h"
 #include "report/plot.h"
+#include "train/checkpoint.h"
+#include "train/run_directory.h"
 #include "ttt/sequence_loss.h"
 #include "util/file_io.h"
+#include "util/runtime.h"
 
 namespace ttt {
 
-EvalResult evaluate(const Config& config, const ModelWeights& weights, SequenceLoader& loader, torch::Device device,
+EvalResult evaluate(const Config& config, const ModelWeights& weights, const TttOptions& ttt, torch::Device device,
                     int64_t max_batches) {
+  auto loader = make_eval_loader(config);
   // Outer weights are constants here; the inner loop still needs autograd for its own steps.
   ModelWeights frozen = weights;
   for (auto& t : frozen.tensors()) t = t.detach();
-  const auto ttt = TttOptions::for_inference(config);
 
   EvalResult result;
   torch::Tensor nll_sum;
   double loss_sum = 0.0;
   for (int64_t n = 0; max_batches < 0 || n < max_batches; ++n) {
-    auto batch = loader.next();
+    auto batch = loader->next();
     if (!batch) break;
     auto out = sequence_loss(config.model, frozen, batch->to(device), ttt);
     loss_sum += out.per_sequence.sum().item<double>();
@@ -29,6 +36,7 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, SequenceL
     nll_sum = nll_sum.defined() ? nll_sum + s : s;
     result.num_sequences += out.per_sequence.size(0);
   }
+  result.num_dropped = loader->num_samples() - result.num_sequences;
   if (result.num_sequences == 0) return result;
   result.loss = loss_sum / result.num_sequences;
   auto mean = nll_sum / static_cast<double>(result.num_sequences);
@@ -37,13 +45,16 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, SequenceL
 }
 
 void write_eval_outputs(const std::string& dir, const EvalResult& result, const std::string& split, int64_t step,
-                        const std::string& label) {
+                        const std::string& label, const TttOptions& ttt) {
   const std::filesystem::path d(dir);
   std::filesystem::create_directories(d);
   const nlohmann::json j = {{"split", split},
                             {"step", step},
                             {"loss", result.loss},
                             {"num_sequences", result.num_sequences},
+                            {"num_dropped", result.num_dropped},
+                            {"test_time_training", ttt.enabled},
+                            {"inner_learning_rate", ttt.enabled ? ttt.lr : 0.0},
                             {"nll_by_position", result.nll_by_position}};
   write_file_atomically((d / "eval.json").string(), j.dump() + "\n");
   std::ostringstream csv;
@@ -60,6 +71,45 @@ void write_eval_outputs(const std::string& dir, const EvalResult& result, const 
   o.y_label = "NLL (nats)";
   o.log_x = true;
   write_line_plot_svg((d / "loss_by_position.svg").string(), {s}, o);
+}
+
+EvalResult evaluate_and_report(const Config& config, const ModelWeights& weights, const TttOptions& ttt,
+                               torch::Device device, int64_t step, const std::filesystem::path& run_dir) {
+  const std::string& split = config.training.eval_split;
+  const EvalResult result = evaluate(config, weights, ttt, device);
+  write_eval_outputs(run_dir.string(), result, split, step, run_dir.filename().string(), ttt);
+  std::cout << "eval: " << split << " loss " << result.loss << " over " << result.num_sequences << " sequences ("
+            << result.num_dropped << " dropped: the last partial batch of " << eval_batch_size(config.training)
+            << ")";
+  if (ttt.enabled) std::cout << ", inner lr " << ttt.lr;
+  std::cout << " -> " << (run_dir / "eval.json").string() << std::endl;
+  return result;
+}
+
+std::string checkpoint_to_evaluate(const Config& config) {
+  const auto& t = config.training;
+  const std::string& own = require(config.checkpoint.checkpoint_dir, "checkpoint.checkpoint_dir");
+  if (!complete_checkpoint_steps(own).empty()) return find_checkpoint(own, t.resume_step);
+  if (t.load_part == LoadPart::kNone)
+    throw std::runtime_error("nothing to evaluate: no checkpoint in " + own +
+                             " and training.load_part=none (pass --checkpoint or train first)");
+  if (t.resume_exp_name.empty())
+    throw ConfigError("training.load_part=" + to_string(t.load_part) + " needs training.resume_exp_name (the run to load)");
+  return find_checkpoint(require(config.checkpoint.resume_checkpoint_dir, "checkpoint.resume_checkpoint_dir"),
+                         t.resume_step);
+}
+
+EvalResult evaluate_checkpoint(const Config& config, const std::string& step_dir) {
+  const torch::Device device = setup_runtime(config.backend);
+  auto weights = ModelWeights::zeros(config.model, scalar_type(config.model.param_dtype), device);
+  load_checkpoint_weights(step_dir, weights);
+  const int64_t step = load_checkpoint_state(step_dir).step;
+  std::cout << "loaded weights from " << step_dir << std::endl;
+  const auto run_dir = run_directory(config);
+  std::filesystem::create_directories(run_dir);
+  // The training run's config.yaml stays; the evaluation's own configuration goes beside it.
+  write_file_atomically((run_dir / "eval_config.yaml").string(), to_yaml(config));
+  return evaluate_and_report(config, weights, TttOptions::for_inference(config), device, step, run_dir);
 }
 
 }  // namespace ttt

@@ -11,6 +11,8 @@ double global_norm(const std::vector<torch::Tensor>& grads) {
   return std::sqrt(sq);
 }
 
+double logged_gradient_norm(double norm) { return std::sqrt(norm * norm + 1e-5); }
+
 OuterOptimizer::OuterOptimizer(const OptimizerConfig& config, const std::vector<std::string>& spec_outer,
                                ModelWeights& weights)
     : config_(config) {

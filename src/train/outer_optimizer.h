@@ -43,4 +43,8 @@ class OuterOptimizer {
 // Global L2 norm of a set of gradients (undefined gradients count as zero).
 double global_norm(const std::vector<torch::Tensor>& grads);
 
+// The gradient norm as the reference logs it, sqrt(norm^2 + 1e-5) (its global_norm_safe), so
+// logged curves compare; clipping uses the plain norm.
+double logged_gradient_norm(double norm);
+
 }  // namespace ttt

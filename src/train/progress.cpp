@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "util/file_io.h"
+
 namespace ttt {
 namespace {
 
@@ -25,20 +27,26 @@ std::string format_duration(double seconds) {
 ProgressReporter::ProgressReporter(const std::filesystem::path& run_dir, int64_t first_step, int64_t total_steps)
     : metrics_path_(run_dir / "metrics.jsonl"), first_step_(first_step), total_steps_(total_steps),
       tty_(isatty(STDOUT_FILENO) != 0) {
-  std::vector<std::string> kept;
+  std::string kept;
+  bool dropped = false;
   {
     std::ifstream in(metrics_path_);
     std::string line;
     while (std::getline(in, line)) {
+      bool keep = false;
       try {
-        if (nlohmann::json::parse(line).at("step").get<int64_t>() < first_step_) kept.push_back(line);
+        keep = nlohmann::json::parse(line).at("step").get<int64_t>() < first_step_;
       } catch (const std::exception&) {
         // A line cut by a kill: dropped.
       }
+      if (keep)
+        kept += line + "\n";
+      else
+        dropped = true;
     }
   }
-  std::ofstream out(metrics_path_, std::ios::trunc);
-  for (const auto& line : kept) out << line << "\n";
+  // Rewritten beside and renamed: a kill at any moment leaves the old history or the new one.
+  if (dropped) write_file_atomically(metrics_path_.string(), kept);
 }
 
 ProgressReporter::~ProgressReporter() {

@@ -8,6 +8,7 @@
 #include "data/dataset.h"
 #include "model/layers.h"
 #include "train/lr_schedule.h"
+#include "train/run_directory.h"
 #include "ttt/sequence_loss.h"
 #include "util/file_io.h"
 #include "util/runtime.h"
@@ -21,30 +22,23 @@ double now_seconds() {
 
 }  // namespace
 
-std::filesystem::path run_directory(const Config& config) {
-  const auto& t = config.training;
-  return std::filesystem::path(t.exp_dir) / t.exp_folder / require(t.exp_name, "training.exp_name");
-}
-
 Trainer::Trainer(Config config) : config_(std::move(config)), device_(setup_runtime(config_.backend)) {
   const auto& t = config_.training;
+  if (t.eval_mode) throw std::logic_error("an evaluation-only run is evaluate_checkpoint(), not a Trainer");
   run_dir_ = run_directory(config_);
   std::filesystem::create_directories(run_dir_);
-  // An evaluation-only run keeps the training run's config.yaml and writes its own beside it.
-  write_file_atomically((run_dir_ / (t.eval_mode ? "eval_config.yaml" : "config.yaml")).string(), to_yaml(config_));
+  write_file_atomically((run_dir_ / "config.yaml").string(), to_yaml(config_));
   weights_ = ModelWeights::initialize(config_.model, static_cast<uint64_t>(t.model_seed),
                                       scalar_type(config_.model.param_dtype), device_);
   optimizer_ = std::make_unique<OuterOptimizer>(t.optimizer_outer, t.spec_outer, weights_);
   checkpointer_ = std::make_unique<Checkpointer>(require(config_.checkpoint.checkpoint_dir, "checkpoint.checkpoint_dir"),
                                                  CheckpointPolicy{config_.checkpoint.keep_last});
   restore();
-  if (!t.eval_mode) {
-    auto loader = make_train_loader(config_);
-    loader->set_position(state_.loader_position);
-    std::cout << "data: " << loader->source().describe() << ": " << loader->num_samples() << " samples of "
-              << t.seq_length << " tokens" << std::endl;
-    train_loader_ = std::make_unique<PrefetchLoader>(std::move(loader));
-  }
+  auto loader = make_train_loader(config_);
+  loader->set_position(state_.loader_position);
+  std::cout << "data: " << loader->source().describe() << ": " << loader->num_samples() << " samples of "
+            << t.seq_length << " tokens" << std::endl;
+  train_loader_ = std::make_unique<PrefetchLoader>(std::move(loader));
 }
 
 void Trainer::restore() {
@@ -54,26 +48,19 @@ void Trainer::restore() {
   LoadPart part = LoadPart::kNone;
   if (!complete_checkpoint_steps(own).empty()) {
     step_dir = find_checkpoint(own, t.resume_step);
-    part = t.eval_mode ? LoadPart::kParams : LoadPart::kAll;  // a continued run needs its optimizer and loader state
+    part = LoadPart::kAll;  // a continued run needs its optimizer and loader state
   } else if (t.load_part != LoadPart::kNone) {
     if (t.resume_exp_name.empty())
       throw ConfigError("training.load_part=" + to_string(t.load_part) + " needs training.resume_exp_name (the run to load)");
     step_dir = find_checkpoint(require(config_.checkpoint.resume_checkpoint_dir, "checkpoint.resume_checkpoint_dir"),
                                t.resume_step);
-    part = t.eval_mode ? LoadPart::kParams : t.load_part;
+    part = t.load_part;
   }
-  if (part == LoadPart::kNone) {
-    if (t.eval_mode)
-      throw std::runtime_error("nothing to evaluate: no checkpoint in " + own +
-                               " and training.load_part=none (pass --checkpoint or train first)");
-    return;
-  }
+  if (part == LoadPart::kNone) return;
   load_checkpoint_weights(step_dir, weights_);
   if (part == LoadPart::kAll) {
     load_checkpoint_optimizer(step_dir, *optimizer_);
     state_ = load_checkpoint_state(step_dir);
-  } else if (t.eval_mode) {
-    state_.step = load_checkpoint_state(step_dir).step;  // the evaluated step, for the report
   }
   std::cout << "loaded " << (part == LoadPart::kAll ? "weights, optimizer and loader state" : "weights") << " from "
             << step_dir << std::endl;
@@ -106,10 +93,11 @@ StepMetrics Trainer::train_step(int64_t step) {
   StepMetrics m;
   m.step = step;
   m.loss = loss_sum / static_cast<double>(t.accum_steps);
-  m.gradient_norm = optimizer_->clip_gradients();
-  if (!std::isfinite(m.loss) || !std::isfinite(m.gradient_norm))
+  const double norm = optimizer_->clip_gradients();
+  if (!std::isfinite(m.loss) || !std::isfinite(norm))
     throw std::runtime_error("non-finite " + std::string(std::isfinite(m.loss) ? "gradient" : "loss") + " at step " +
                              std::to_string(step) + "; stopped before applying it (no checkpoint was written from it)");
+  m.gradient_norm = logged_gradient_norm(norm);
   m.outer_learning_rate = outer_learning_rate(t.optimizer_outer, step);
   m.inner_learning_rate = ttt.enabled ? ttt.lr : 0.0;
   optimizer_->step(m.outer_learning_rate);
@@ -121,7 +109,9 @@ StepMetrics Trainer::train_step(int64_t step) {
 EvalResult Trainer::train() {
   const auto& t = config_.training;
   start_time_ = now_seconds();
-  if (t.eval_mode || start_step() >= t.total_steps) return evaluate_and_report(state_.step);
+  // A run that is already complete is evaluated as the reference's eval mode does: full inner lr.
+  if (start_step() >= t.total_steps)
+    return evaluate_and_report(config_, weights_, TttOptions::for_inference(config_), device_, state_.step, run_dir_);
   {
     ProgressReporter progress(run_dir_, start_step(), t.total_steps);
     if (start_step() > 0) progress.message("resuming at step " + std::to_string(start_step()));
@@ -133,16 +123,10 @@ EvalResult Trainer::train() {
       if (should_save(step, &milestone)) checkpointer_->save(state_, weights_, optimizer_.get(), config_, milestone);
     }
   }
-  return evaluate_and_report(state_.step);
-}
-
-EvalResult Trainer::evaluate_and_report(int64_t step) {
-  auto loader = make_eval_loader(config_);
-  const EvalResult result = evaluate(config_, weights_, *loader, device_);
-  write_eval_outputs(run_dir_.string(), result, config_.training.eval_split, step, run_dir_.filename().string());
-  std::cout << "eval: " << config_.training.eval_split << " loss " << result.loss << " over " << result.num_sequences
-            << " sequences -> " << (run_dir_ / "eval.json").string() << std::endl;
-  return result;
+  // The evaluation that ends training runs at the inner learning rate of the last step trained,
+  // as the reference's (still in its warm-up when the run is shorter than ilr_warmup_steps).
+  return evaluate_and_report(config_, weights_, TttOptions::for_step(config_, state_.step), device_, state_.step,
+                             run_dir_);
 }
 
 }  // namespace ttt

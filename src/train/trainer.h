@@ -1,8 +1,8 @@
 // The outer training loop. Trainer::train() reads as the list of what a step does: next batch,
 // loss and gradient (meta or pretrain), clip, AdamW step with the scheduled learning rate, log,
-// checkpoint; at the end, evaluation on the eval split. Outputs go to the run directory
-// {exp_dir}/{exp_folder}/{exp_name}/ (config.yaml, metrics.jsonl, eval outputs) and checkpoints to
-// checkpoint.checkpoint_dir.
+// checkpoint; at the end, evaluation on the eval split (train/evaluator.h). Outputs go to the run
+// directory {exp_dir}/{exp_folder}/{exp_name}/ (config.yaml, metrics.jsonl, eval outputs) and
+// checkpoints to checkpoint.checkpoint_dir.
 //
 // Starting a run whose checkpoint directory holds checkpoints resumes from the latest complete
 // one (weights, optimizer, loader position, step). Otherwise training.load_part=params|all loads
@@ -25,12 +25,11 @@ namespace ttt {
 
 class Trainer {
  public:
+  // training.eval_mode runs are evaluations: evaluate_checkpoint(), not a Trainer.
   explicit Trainer(Config config);
   // Trains up to training.total_steps (stopping after training.break_step when > 0), saving
   // checkpoints, then evaluates. Returns the evaluation.
   EvalResult train();
-  // Evaluates the current weights on the eval split and writes the eval outputs.
-  EvalResult evaluate_and_report(int64_t step);
 
   const std::filesystem::path& run_dir() const { return run_dir_; }
   const ModelWeights& weights() const { return weights_; }
@@ -51,8 +50,5 @@ class Trainer {
   TrainState state_;
   double start_time_ = 0.0;
 };
-
-// The run directory {exp_dir}/{exp_folder}/{exp_name}.
-std::filesystem::path run_directory(const Config& config);
 
 }  // namespace ttt

@@ -1,5 +1,6 @@
 #include "util/safetensors.h"
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -40,7 +41,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // the format allows padding the header to 8 bytes
   std::ofstream out(path, std::ios::binary);
-  if (!out) throw std::runtime_error("cannot write " + path);
+  if (!out) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
   uint64_t n = text.size();
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xFF);
@@ -49,7 +50,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   for (const auto& t : data)
     out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
   out.flush();
-  if (!out) throw std::runtime_error("write failed: " + path);
+  if (!out) throw std::runtime_error("write failed: " + path + ": " + std::strerror(errno));
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
