@@ -28,7 +28,7 @@ Run add_info_command(CLI::App& app) {
   return [overrides]() {
     const Config config = load_config(*overrides);
     const ParamCounts counts = count_params(config);
-    std::cout << to_yaml(config) << "\n";
+    std::cout << "# configuration tree: " << find_config_dir() << "\n" << to_yaml(config) << "\n";
     std::cout << "# parameters\n";
     std::cout << "total: " << counts.total << "  # " << human(counts.total) << "\n";
     std::cout << "non_embedding: " << counts.non_embedding << "  # " << human(counts.non_embedding) << "\n";

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "config/config.h"
+#include "config/loader.h"
 
 namespace ttt::cli {
 
@@ -19,6 +20,11 @@ void add_overrides_option(CLI::App& command, std::vector<std::string>& overrides
 int main(int argc, char** argv) {
   CLI::App app{"ttt: End-to-End Test-Time Training (TTT-E2E) for long-context language models"};
   app.require_subcommand(1);
+  app.fallthrough();  // --config-dir before or after the subcommand
+  std::string config_dir;
+  app.add_option("--config-dir", config_dir,
+                 "The configuration tree (default: $TTT_CONFIG_DIR, else the installed share/ttt/configs, else the "
+                 "source tree's configs/)");
   std::map<CLI::App*, ttt::cli::Run> runs;
   for (auto add : {ttt::cli::add_info_command, ttt::cli::add_train_command, ttt::cli::add_tokenize_command,
                     ttt::cli::add_prepare_command, ttt::cli::add_eval_command,
@@ -33,6 +39,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    if (!config_dir.empty()) ttt::set_config_dir(config_dir);
     for (auto* sub : app.get_subcommands()) return runs.at(sub)();
   } catch (const ttt::ConfigError& e) {
     std::cerr << "config error: " << e.what() << std::endl;

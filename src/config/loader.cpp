@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -410,9 +411,44 @@ Config finish(RawConfig raw, bool validate) {
 
 }  // namespace
 
+std::string& config_dir_setting() {
+  static std::string dir;
+  return dir;
+}
+
+void set_config_dir(const std::string& dir) { config_dir_setting() = dir; }
+
+std::string find_config_dir() {
+  namespace fs = std::filesystem;
+  auto is_tree = [](const fs::path& dir) { return fs::is_regular_file(dir / "config.yaml"); };
+  const auto describe = [](const std::string& what, const std::string& dir) {
+    return what + " " + dir + " has no config.yaml";
+  };
+  if (!config_dir_setting().empty()) {
+    if (!is_tree(config_dir_setting())) throw ConfigError(describe("--config-dir", config_dir_setting()));
+    return config_dir_setting();
+  }
+  if (const char* env = std::getenv("TTT_CONFIG_DIR"); env != nullptr && *env != '\0') {
+    if (!is_tree(env)) throw ConfigError(describe("TTT_CONFIG_DIR", env));
+    return env;
+  }
+  std::vector<std::string> looked;
+  std::error_code error;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    const fs::path installed = exe.parent_path().parent_path() / "share" / "ttt" / "configs";
+    if (is_tree(installed)) return installed.string();
+    looked.push_back(installed.string());
+  }
+  if (is_tree(TTT_SOURCE_CONFIG_DIR)) return TTT_SOURCE_CONFIG_DIR;
+  looked.push_back(TTT_SOURCE_CONFIG_DIR);
+  throw ConfigError("no configuration tree found (looked in " + join(looked, ", ") +
+                    "); pass --config-dir DIR or set TTT_CONFIG_DIR");
+}
+
 Config load_config(const std::vector<std::string>& overrides, const LoadOptions& options) {
   RawConfig raw = raw_from_config(Config{});
-  Composer composer(options.config_dir);
+  Composer composer(options.config_dir.empty() ? find_config_dir() : options.config_dir);
   for (const CommandLineWord& word : composer.compose(overrides, raw)) apply_key_word(raw, word);
   return finish(std::move(raw), options.validate);
 }

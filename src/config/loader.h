@@ -12,9 +12,16 @@
 namespace ttt {
 
 struct LoadOptions {
-  std::string config_dir = TTT_CONFIG_DIR;  // root of the YAML tree (configs/)
-  bool validate = true;                     // run validate_config() after loading
+  std::string config_dir;  // root of the YAML tree (configs/); empty: find_config_dir()
+  bool validate = true;    // run validate_config() after loading
 };
+
+// The configuration tree when none is given: the directory set by set_config_dir() (the CLI's
+// --config-dir), else $TTT_CONFIG_DIR, else share/ttt/configs beside an installed binary
+// (<prefix>/bin/ttt -> <prefix>/share/ttt/configs), else the configs/ of the source tree this
+// build came from, if it still exists. Throws ConfigError naming every place it looked.
+std::string find_config_dir();
+void set_config_dir(const std::string& dir);
 
 // `overrides` are the command-line words after the subcommand's own options, in order.
 // Throws ConfigError with one line naming the problem.

@@ -72,7 +72,7 @@ std::vector<std::pair<std::string, Config>> latency_bench_variants(const std::st
   for (const auto& variant : variants) {
     if (variant != "fa" && variant != "swa" && variant != "e2e")
       throw ConfigError("unknown bench variant '" + variant + "' (fa, swa, e2e)");
-    const auto file = std::filesystem::path(LoadOptions().config_dir) / "experiment" / (experiment(variant) + ".yaml");
+    const auto file = std::filesystem::path(find_config_dir()) / "experiment" / (experiment(variant) + ".yaml");
     if (variant == "swa" && !std::filesystem::exists(file)) {
       // No SWA baseline for this size: the FA model with the E2E model's window.
       const Config e2e = load({"+experiment=" + experiment("e2e")});
