@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +13,7 @@
 #include "train/lr_schedule.h"
 #include "train/outer_optimizer.h"
 #include "ttt/sequence_loss.h"
+#include "util/file_io.h"
 #include "util/safetensors.h"
 
 using namespace ttt;
@@ -236,4 +238,177 @@ TEST(OuterOptimizer, LoggedGradientNormIsTheReferencesSafeNorm) {
   int64_t n = 0;
   for (const auto& t : opt.trainable()) n += t.numel();
   EXPECT_NEAR(opt.clip_gradients(), 0.5 * std::sqrt(static_cast<double>(n)), 1e-9);  // the plain norm
+}
+
+namespace {
+
+// A safetensors file written by hand: the header text, then `data`.
+void write_raw_safetensors(const fs::path& path, const std::string& header, const std::string& data) {
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+  std::ofstream(path, std::ios::binary) << bytes << header << data;
+}
+
+// Runs `fn`, expecting a one-line std::runtime_error whose message holds every one of `parts`.
+template <typename Fn>
+void expect_error(Fn fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    for (const auto& part : parts) EXPECT_NE(what.find(part), std::string::npos) << what;
+    return;
+  }
+  ADD_FAILURE() << "expected an error mentioning " << parts.front();
+}
+
+// A checkpoint of the tiny model with optimizer state, in dir/0.
+fs::path saved_checkpoint(const fs::path& dir, const Config& c) {
+  auto w = ModelWeights::initialize(c.model, 1);
+  OuterOptimizer opt(c.training.optimizer_outer, c.training.spec_outer, w);
+  take_one_step(c, w, opt);
+  Checkpointer(dir.string(), {3}).save(TrainState{0, 1, true, {}}, w, &opt, c, false);
+  return dir / "0";
+}
+
+}  // namespace
+
+TEST(Safetensors, HostileHeadersAreErrorsBeforeAnyAllocation) {
+  // bad-input.md #7: a shape claiming terabytes, dtypes and ranges that do not match, overlaps and
+  // a non-string metadata value are errors naming the file and tensor, found from the header and
+  // the file size alone.
+  auto dir = temp_dir("st_hostile");
+  const auto path = dir / "x.safetensors";
+  const std::string data(16, '\0');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"a":{"dtype":"F32","shape":[1099511627776,1024],"data_offsets":[0,16]}})", "tensor 'a'"},
+      {R"({"a":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,16]}})", "tensor 'a'"},
+      {R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,1000]}})", "outside"},
+      {R"({"a":{"dtype":"F32","shape":[8],"data_offsets":[0,16]}})", "does not match its shape"},
+      {R"({"a":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}})", "not a size"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+       "overlap"},
+      {R"({"a":{"dtype":"Q4","shape":[4],"data_offsets":[0,16]}})", "unsupported dtype"},
+      {R"({"__metadata__":{"step":7},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", "__metadata__"},
+      {R"({"__metadata__":[1],"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", "__metadata__"},
+      {R"({"a":7})", "tensor 'a'"},
+      {R"([1,2])", "not a JSON object"},
+  };
+  for (const auto& [header, part] : cases) {
+    SCOPED_TRACE(header);
+    write_raw_safetensors(path, header, data);
+    expect_error([&] { load_safetensors(path.string()); }, {path.string(), part});
+    expect_error([&] { parse_safetensors(read_file(path), "in-memory"); }, {"in-memory", part});
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, DamagedStateJsonIsAnErrorNamingTheField) {
+  // bad-input.md #4, #5: a loader position or step far out of range once overflowed on resume.
+  auto dir = temp_dir("state_json");
+  const auto step_dir = saved_checkpoint(dir, tiny_config());
+  const auto state_path = (step_dir / "state.json").string();
+  const std::string original = read_file(state_path);
+  const std::vector<std::pair<std::string, std::string>> edits = {
+      {"\"loader_position\": 1", "\"loader_position\": 4611686018427387904"},
+      {"\"loader_position\": 1", "\"loader_position\": -3"},
+      {"\"loader_position\": 1", "\"loader_position\": \"one\""},
+      {"\"step\": 0", "\"step\": 9223372036854775807"},
+      {"\"step\": 0", "\"step\": 1.5"},
+      {"\"format_version\": 1", "\"format_version\": 2"},
+      {"\"has_optimizer_state\": true", "\"has_optimizer_state\": 1"},
+  };
+  for (const auto& [from, to] : edits) {
+    SCOPED_TRACE(to);
+    std::string text = original;
+    ASSERT_NE(text.find(from), std::string::npos) << text;
+    text.replace(text.find(from), from.size(), to);
+    std::ofstream(state_path) << text;
+    const std::string field = to.substr(1, to.find('"', 1) - 1);
+    expect_error([&] { load_checkpoint_state(step_dir.string()); }, {state_path, field});
+  }
+  std::ofstream(state_path) << "{ not json";
+  expect_error([&] { load_checkpoint_state(step_dir.string()); }, {state_path});
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, WeightsOfAnotherDtypeOrNonFiniteAreRejected) {
+  // bad-input.md #7, #16: integer tensors, F32 bytes relabelled I32, NaN or infinite weights.
+  auto dir = temp_dir("weights_dtype");
+  const Config c = tiny_config();
+  const auto step_dir = saved_checkpoint(dir, c);
+  const auto model = step_dir / "model.safetensors";
+  auto file = load_safetensors(model.string());
+  const std::string name = "language_model.model.ln_f.weight";
+  auto rewrite = [&](torch::Tensor replacement) {
+    auto tensors = file.tensors;
+    tensors[name] = replacement;
+    std::vector<std::pair<std::string, torch::Tensor>> ordered(tensors.begin(), tensors.end());
+    save_safetensors(model.string(), ordered, file.metadata);
+    fs::remove(step_dir / "state.json");  // without checksums: these checks stand on their own
+    std::ofstream(step_dir / "state.json") << R"({"format_version": 1, "step": 0, "loader_position": 1})";
+  };
+  auto w = ModelWeights::zeros(c.model, torch::kFloat32, torch::kCPU);
+  const auto original = file.tensors.at(name);
+  rewrite(original.to(torch::kInt32));
+  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "I32"});
+  rewrite(torch::from_blob(original.data_ptr(), original.sizes(), torch::kInt32).clone());  // same bytes, relabelled
+  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "I32"});
+  rewrite(original.to(torch::kBool));
+  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name});
+  auto nan = original.clone();
+  nan[0] = std::nan("");
+  rewrite(nan);
+  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "non-finite"});
+  auto inf = original.clone();
+  inf[1] = INFINITY;
+  rewrite(inf);
+  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "non-finite"});
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, DamagedFilesFailTheirChecksumAndAMissingOptimizerIsNamed) {
+  // bad-input.md #19, #20: bit flips in tensor data and a garbage config.yaml were resumed from
+  // silently; a missing optimizer file was reported as saved without one.
+  auto dir = temp_dir("checksums");
+  const Config c = tiny_config();
+  const auto step_dir = saved_checkpoint(dir, c);
+  auto w = ModelWeights::zeros(c.model, torch::kFloat32, torch::kCPU);
+  OuterOptimizer opt(c.training.optimizer_outer, c.training.spec_outer, w);
+  EXPECT_NO_THROW(load_checkpoint_weights(step_dir.string(), w));
+  EXPECT_NO_THROW(load_checkpoint_optimizer(step_dir.string(), opt));
+  EXPECT_NO_THROW(load_checkpoint_config(step_dir.string()));
+  auto flip = [](const fs::path& file, int64_t offset_from_end) {
+    std::string bytes = read_file(file);
+    bytes[bytes.size() - offset_from_end] ^= 0x10;
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  };
+  const auto backup = dir / "backup";
+  fs::copy(step_dir, backup, fs::copy_options::recursive);
+  flip(step_dir / "model.safetensors", 5);
+  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {"model.safetensors", "checksum"});
+  flip(step_dir / "optimizer.safetensors", 9);
+  expect_error([&] { load_checkpoint_optimizer(step_dir.string(), opt); }, {"optimizer.safetensors", "checksum"});
+  std::ofstream(step_dir / "config.yaml", std::ios::app) << "# appended garbage\n";
+  expect_error([&] { load_checkpoint_config(step_dir.string()); }, {"config.yaml", "checksum"});
+  fs::remove(backup / "optimizer.safetensors");
+  expect_error([&] { load_checkpoint_optimizer(backup.string(), opt); }, {"optimizer.safetensors", "missing"});
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, NonFiniteWeightsAreNeverWritten) {
+  // bad-input.md #14: an infinite learning rate once produced a checkpoint of non-finite tensors.
+  auto dir = temp_dir("nonfinite");
+  const Config c = tiny_config();
+  Checkpointer ck(dir.string(), {3});
+  auto w = ModelWeights::initialize(c.model, 1);
+  ck.save(TrainState{0, 1, true, {}}, w, nullptr, c, false);
+  w.tensors()[3].view(-1)[0] = std::nan("");
+  expect_error([&] { ck.save(TrainState{1, 2, true, {}}, w, nullptr, c, false); }, {"checkpoint 1", "not finite"});
+  EXPECT_EQ(complete_checkpoint_steps(dir.string()), std::vector<int64_t>{0});
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(dir)) entries += e.path().filename() != "0";
+  EXPECT_EQ(entries, 0u) << "the failed save left its temporary directory";
+  fs::remove_all(dir);
 }

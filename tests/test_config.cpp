@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/fields.h"
 #include "config/loader.h"
 #include "config/validate.h"
 #include "util/strings.h"
@@ -408,6 +409,49 @@ TEST(Validation, EachCheckNamesItsKey) {
   const Config unchecked = load({e2e, "training.seq_length=1000"}, /*validate=*/false);
   EXPECT_EQ(unchecked.training.seq_length, 1000);
   expect_config_error([&] { validate_config(unchecked); }, {"training.seq_length"});
+}
+
+TEST(Validation, EveryNumericFieldIsBoundedAndFinite) {
+  // Regressions of shared/findings/bad-input.md #1-#3, #14, #15: out-of-range sizes (which once
+  // allocated without bound before failing), counts that overflowed, and non-finite or absurd
+  // floats are one-line errors naming the key, before anything is built.
+  const std::string e2e = "+experiment=tiny/pretrain/pretrain-tiny-e2e";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"model.num_hidden_layers=2147483648", "model.num_hidden_layers"},
+      {"model.num_hidden_layers=9223372036854775807", "model.num_hidden_layers"},
+      {"model.vocab_size=9223372036854775807", "model.vocab_size"},
+      {"model.hidden_size=1000000000", "model.hidden_size"},
+      {"training.seq_length=1099511627776", "training.seq_length"},
+      {"model.rope_theta=.nan", "model.rope_theta"},
+      {"model.rope_theta=-1", "model.rope_theta"},
+      {"model.rms_norm_eps=0", "model.rms_norm_eps"},
+      {"model.rms_norm_eps=.inf", "model.rms_norm_eps"},
+      {"training.optimizer_outer.lr=.inf", "training.optimizer_outer.lr"},
+      {"training.optimizer_outer.lr=1e38", "training.optimizer_outer.lr"},
+      {"training.optimizer_inner.lr=.nan", "training.optimizer_inner.lr"},
+      {"training.optimizer_outer.b2=1.5", "training.optimizer_outer.b2"},
+      {"training.ilr_init=-0.5", "training.ilr_init"},
+      {"training.model_seed=-1", "training.model_seed"},
+      {"backend.num_threads=100000", "backend.num_threads"},
+  };
+  for (const auto& [word, key] : cases) {
+    SCOPED_TRACE(word);
+    expect_load_error({e2e, word}, {key, "got"});
+  }
+  // Parameter counts of the largest configurations the bounds admit do not overflow.
+  Config big = load({e2e});
+  big.model.vocab_size = big.model.output_size = 1 << 24;
+  big.model.hidden_size = big.model.intermediate_size = 1 << 18;
+  big.model.num_hidden_layers = 1 << 12;
+  EXPECT_NO_THROW(validate_config(big));
+}
+
+TEST(ConfigFields, DocsListEveryParityAndDefaultOnlyField) {
+  // docs/configuration.md holds the table that the registry's flags generate, verbatim.
+  std::ifstream doc(TTT_SOURCE_DIR "/docs/configuration.md");
+  const std::string text((std::istreambuf_iterator<char>(doc)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(unused_fields_markdown()), std::string::npos)
+      << "docs/configuration.md lacks the table of unused fields; it should hold:\n" << unused_fields_markdown();
 }
 
 TEST(ResolvedConfig, RoundTripGivesIdenticalYaml) {

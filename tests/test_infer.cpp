@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
+#include <functional>
 
 #include "infer/decoder.h"
 #include "infer/generate.h"
@@ -13,6 +15,7 @@
 #include "model/transformer.h"
 #include "support/tiny_model.h"
 #include "ttt/sequence_loss.h"
+#include "util/safetensors.h"
 
 using namespace ttt;
 using ttt::testing::random_batch;
@@ -279,4 +282,61 @@ TEST(StateFile, RejectsAnotherModel) {
   parity.model.remat_mlp = "nothing_saveable";
   EXPECT_EQ(message(parity, ttt, w), "");
   std::filesystem::remove(path);
+}
+
+TEST(StateFile, DamagedFilesAreOneLineErrorsNamingTheFile) {
+  // bad-input.md #6: a huge or non-numeric position overflowed or printed a raw LibTorch error
+  // with its backtrace; every tensor of a state is now checked against the model's state.
+  for (const Config& config : {tiny_meta_config(), pretrain_config(SeqModelingBlock::kSelfAttention)}) {
+    SCOPED_TRACE(to_string(config.model.seq_modeling_block));
+    const auto w = ModelWeights::initialize(config.model, 7);
+    const auto& cfg = config.model;
+    const auto ttt = TttOptions::for_inference(config);
+    DecodeState state = start_decoding(cfg, ttt, w);
+    read_tokens(cfg, ttt, w, state, random_tokens(9, 1));  // 10 tokens: a partial chunk is pending
+    const auto path = temp_path("ttt-state-damaged");
+    save_decode_state(path, cfg, ttt, w, state);
+    const SafetensorsFile good = load_safetensors(path);
+    // Each case edits the file, then loading it must fail with a line that names `part`.
+    using Edit = std::function<void(SafetensorsFile&)>;
+    const std::vector<std::pair<Edit, std::string>> cases = {
+        {[](SafetensorsFile& f) { f.metadata["position"] = "9223372036854775807"; }, "position"},
+        {[](SafetensorsFile& f) { f.metadata["position"] = "ten"; }, "position"},
+        {[](SafetensorsFile& f) { f.metadata["position"] = "-1"; }, "position"},
+        {[](SafetensorsFile& f) { f.metadata["position"] = "11"; }, "shape"},  // does not match the tensors
+        {[](SafetensorsFile& f) { f.tensors.erase("seen"); }, "seen"},
+        {[](SafetensorsFile& f) { f.tensors["seen"] = f.tensors["seen"].to(torch::kFloat32); }, "seen"},
+        {[](SafetensorsFile& f) { f.tensors["cache.0.k"] = f.tensors["cache.0.k"].slice(1, 1); }, "cache.0.k"},
+        {[](SafetensorsFile& f) { f.tensors["cache.0.v"] = f.tensors["cache.0.v"].to(torch::kFloat64); }, "cache.0.v"},
+        {[](SafetensorsFile& f) { f.tensors["cache.1.k"].view(-1)[0] = std::nan(""); }, "non-finite"},
+        {[](SafetensorsFile& f) { f.tensors["last_logits"] = f.tensors["last_logits"].unsqueeze(0); }, "last_logits"},
+        {[](SafetensorsFile& f) { f.tensors["extra"] = torch::zeros({2}); }, "extra"},
+        {[](SafetensorsFile& f) { f.tensors.erase("last_logits"); }, "last_logits"},
+    };
+    for (size_t i = 0; i < cases.size(); ++i) {
+      SCOPED_TRACE(cases[i].second + " (case " + std::to_string(i) + ")");
+      SafetensorsFile edited = good;
+      for (auto& [name, t] : edited.tensors) t = t.clone();
+      cases[i].first(edited);
+      std::vector<std::pair<std::string, torch::Tensor>> tensors(edited.tensors.begin(), edited.tensors.end());
+      save_safetensors(path, tensors, edited.metadata);
+      try {
+        load_decode_state(path, cfg, ttt, w);
+        ADD_FAILURE() << "expected an error";
+      } catch (const std::runtime_error& e) {
+        const std::string what = e.what();
+        EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+        EXPECT_NE(what.find(path), std::string::npos) << what;
+        EXPECT_NE(what.find(cases[i].second), std::string::npos) << what;
+      }
+    }
+    if (ttt.enabled) {  // the pending chunk's tensors are checked too
+      SafetensorsFile edited = good;
+      edited.tensors["pending.ids"] = torch::full_like(edited.tensors["pending.ids"], 1000);
+      std::vector<std::pair<std::string, torch::Tensor>> tensors(edited.tensors.begin(), edited.tensors.end());
+      save_safetensors(path, tensors, edited.metadata);
+      EXPECT_THROW(load_decode_state(path, cfg, ttt, w), std::runtime_error);
+    }
+    std::filesystem::remove(path);
+  }
 }

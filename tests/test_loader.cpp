@@ -13,6 +13,8 @@
 #include "data/prefetch_loader.h"
 #include "data/prepare.h"
 #include "data/sequence_loader.h"
+#include "data/token_source.h"
+#include "util/file_io.h"
 #include "tokenizer/byte_tokenizer.h"
 
 using namespace ttt;
@@ -224,5 +226,51 @@ TEST(EvalLoader, BatchesFollowTheReferenceRuleAndDropThePartialBatch) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("evaluation batch of 1000"), std::string::npos) << e.what();
   }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ZarrTokenSource, MissingChunksAndShapesBeyondTheChunksAreErrors) {
+  // bad-input.md #8, #9: a missing chunk file, `c/` replaced by a file, keys switched to the v2
+  // encoding, or a shape larger than the stored chunks once read as zeros (and trained on them).
+  const auto dir = std::filesystem::temp_directory_path() / ("ttt_zarrsource_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "in");
+  std::ofstream(dir / "in" / "a.txt") << std::string(5000, 'a');
+  PrepareOptions p;
+  p.inputs = {(dir / "in" / "a.txt").string()};
+  p.output = (dir / "data").string();
+  p.val_fraction = 0;
+  p.chunk_length = kMinChunkLength;  // 5 chunks
+  prepare_dataset(p, ByteTokenizer());
+  const auto array = dir / "data" / "train";
+  EXPECT_EQ(ZarrTokenSource(array.string()).size(), 5002);
+  const std::string metadata = read_file((array / "zarr.json").string());
+  auto expect_error = [&](const std::string& part) {
+    try {
+      ZarrTokenSource source(array.string());
+      ADD_FAILURE() << "expected an error mentioning " << part;
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(array.string()), std::string::npos) << what;
+      EXPECT_NE(what.find(part), std::string::npos) << what;
+    }
+  };
+  auto with_metadata = [&](const std::string& from, const std::string& to) {
+    std::string text = metadata;
+    ASSERT_NE(text.find(from), std::string::npos);
+    text.replace(text.find(from), from.size(), to);
+    std::ofstream(array / "zarr.json", std::ios::trunc) << text;
+  };
+  with_metadata("5002", "8589934592");  // 2^33 values in the same 5 chunks
+  expect_error("c/5");
+  with_metadata("\"name\": \"default\"", "\"name\": \"v2\"");  // keys "0", "1", ...: none stored
+  expect_error("missing");
+  std::ofstream(array / "zarr.json", std::ios::trunc) << metadata;
+  std::filesystem::rename(array / "c" / "3", dir / "chunk3");
+  expect_error("c/3");
+  std::filesystem::rename(dir / "chunk3", array / "c" / "3");
+  std::filesystem::rename(array / "c", dir / "c");
+  std::ofstream(array / "c") << "not a directory";
+  expect_error("c/0");
   std::filesystem::remove_all(dir);
 }

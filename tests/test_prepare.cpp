@@ -1,5 +1,7 @@
 // Dataset preparation: layout, document split, text normalisation, errors, atomic output.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -38,19 +40,26 @@ std::vector<int64_t> read_all(const fs::path& array_dir) {
 
 TEST(Prepare, DocumentsAreBosTokensEosAndSplitByDocument) {
   TempDir tmp;
-  for (int i = 0; i < 10; ++i) tmp.write("doc" + std::to_string(i) + ".txt", std::string(5 + i, 'a' + i));
+  // Documents long enough that each split spans several chunks of the smallest chunk length.
+  auto doc_length = [](int64_t i) { return 300 + 37 * i; };
+  int64_t total = 0;
+  for (int i = 0; i < 10; ++i) {
+    tmp.write("doc" + std::to_string(i) + ".txt", std::string(doc_length(i), 'a' + i));
+    total += 2 + doc_length(i);
+  }
   PrepareOptions o;
   o.inputs = {(tmp.path / "in").string()};
   o.output = (tmp.path / "out").string();
   o.val_fraction = 0.2;
-  o.chunk_length = 16;
+  o.chunk_length = kMinChunkLength;
   ByteTokenizer byte;
   auto report = prepare_dataset(o, byte);
   EXPECT_EQ(report.documents, 10);
   EXPECT_EQ(report.val_documents, 2);
   EXPECT_TRUE(is_zarr_group(o.output));
   auto train = read_all(tmp.path / "out" / "train"), val = read_all(tmp.path / "out" / "val");
-  EXPECT_EQ(static_cast<int64_t>(train.size() + val.size()), 10 * 2 + (5 * 10 + 45));
+  EXPECT_EQ(static_cast<int64_t>(train.size() + val.size()), total);
+  EXPECT_GT(static_cast<int64_t>(train.size()), 2 * kMinChunkLength);
   // Every document is BOS, its bytes (one repeated letter), EOS; no document is split.
   for (const auto* split : {&train, &val}) {
     size_t i = 0;
@@ -60,7 +69,7 @@ TEST(Prepare, DocumentsAreBosTokensEosAndSplitByDocument) {
       size_t j = i + 1;
       while ((*split)[j] == letter) ++j;
       ASSERT_EQ((*split)[j], ByteTokenizer::kEos);
-      EXPECT_EQ(static_cast<int64_t>(j - i - 1), 5 + (letter - 'a'));
+      EXPECT_EQ(static_cast<int64_t>(j - i - 1), doc_length(letter - 'a'));
       i = j + 1;
     }
   }
@@ -134,6 +143,67 @@ TEST(Prepare, ExistingDatasetIsKeptUnlessOverwrite) {
   o.overwrite = true;
   prepare_dataset(o, byte);
   EXPECT_EQ(read_all(tmp.path / "out" / "train").size(), std::string("second").size() + 2);
+}
+
+TEST(Prepare, OverwriteReplacesOnlyADatasetItWrote) {
+  // bad-input.md #17: --overwrite once deleted an ordinary folder or file of the same name.
+  TempDir tmp;
+  tmp.write("a.txt", "some text");
+  PrepareOptions o;
+  o.inputs = {(tmp.path / "in").string()};
+  o.val_fraction = 0;
+  o.overwrite = true;
+  ByteTokenizer byte;
+  fs::create_directories(tmp.path / "folder");
+  std::ofstream(tmp.path / "folder" / "notes.txt") << "keep me";
+  std::ofstream(tmp.path / "file") << "keep me too";
+  for (const char* name : {"folder", "file"}) {
+    o.output = (tmp.path / name).string();
+    try {
+      prepare_dataset(o, byte);
+      ADD_FAILURE() << "expected an error for " << name;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("not a dataset written by ttt prepare"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(fs::exists(tmp.path / "folder" / "notes.txt"));
+  EXPECT_TRUE(fs::is_regular_file(tmp.path / "file"));
+}
+
+TEST(Prepare, TinyChunksAreRefusedAndAbandonedWorkIsCleanedUp) {
+  // bad-input.md #11: chunks of 1 token made a million files; #18: killed runs left OUT.tmp-PID.
+  TempDir tmp;
+  tmp.write("a.txt", "some text");
+  PrepareOptions o;
+  o.inputs = {(tmp.path / "in").string()};
+  o.output = (tmp.path / "out").string();
+  o.val_fraction = 0;
+  ByteTokenizer byte;
+  for (int64_t chunk : {int64_t{0}, int64_t{1}, int64_t{7}, kMinChunkLength - 1, kMaxChunkLength + 1}) {
+    o.chunk_length = chunk;
+    EXPECT_THROW(prepare_dataset(o, byte), std::runtime_error) << chunk;
+  }
+  o.chunk_length = kMinChunkLength;
+  // Work of a process that no longer runs is removed; a live process's is not.
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  const auto abandoned = tmp.path / ("out.tmp-" + std::string(host) + "-" + std::to_string(dead));
+  const auto old = tmp.path / ("out.old-" + std::string(host) + "-" + std::to_string(dead));
+  const auto live = tmp.path / ("out.tmp-" + std::string(host) + "-" + std::to_string(getpid() == 1 ? 2 : 1));
+  for (const auto& d : {abandoned, old, live}) fs::create_directories(d);
+  prepare_dataset(o, byte);
+  EXPECT_FALSE(fs::exists(abandoned));
+  EXPECT_FALSE(fs::exists(old));
+  EXPECT_TRUE(fs::exists(live));  // pid 1 runs
+  // A failed run removes its own temporary folder.
+  tmp.write("bad.txt", std::string("\xff\xfe invalid", 10));
+  o.output = (tmp.path / "out2").string();
+  EXPECT_THROW(prepare_dataset(o, byte), std::runtime_error);
+  for (const auto& e : fs::directory_iterator(tmp.path))
+    EXPECT_EQ(e.path().filename().string().rfind("out2", 0), std::string::npos) << e.path();
 }
 
 TEST(TextDocuments, Latin1ToUtf8) {

@@ -54,16 +54,17 @@ std::vector<std::string> run_args(const fs::path& dir, const std::string& exp_na
           "training.checkpoint_path=" + (dir / "ckpt").string()};
 }
 
-pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
+// Runs `program` (the ttt binary by default) with `args`, its output appended to `log`.
+pid_t spawn(const std::vector<std::string>& args, const fs::path& log, const std::string& program = kBinary) {
   pid_t pid = fork();
   if (pid == 0) {
     FILE* f = std::freopen(log.c_str(), "a", stdout);
     (void)f;
     dup2(fileno(stdout), STDERR_FILENO);
-    std::vector<char*> argv{const_cast<char*>(kBinary.c_str())};
+    std::vector<char*> argv{const_cast<char*>(program.c_str())};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    execv(kBinary.c_str(), argv.data());
+    execv(program.c_str(), argv.data());
     _exit(127);
   }
   return pid;
@@ -75,7 +76,9 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int run(const std::vector<std::string>& args, const fs::path& log) { return wait_exit(spawn(args, log)); }
+int run(const std::vector<std::string>& args, const fs::path& log, const std::string& program = kBinary) {
+  return wait_exit(spawn(args, log, program));
+}
 
 std::string read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -251,5 +254,26 @@ TEST(Resume, EndOfTrainingEvaluationUsesTheInnerLrOfTheLastStep) {
       << read_bytes(dir / "eval.log");
   EXPECT_DOUBLE_EQ(inner_lr(), 1.0);
   EXPECT_NE(nlohmann::json::parse(read_bytes(eval_json)).at("loss").get<double>(), trained_loss);
+  fs::remove_all(dir);
+}
+
+TEST(Resume, AFullDiskDuringASaveLosesNothing) {
+  // bad-input.md #13: a save past a file-size limit once failed without a reason and left its
+  // temporary folder behind. Now: the OS reason, no leftovers, earlier checkpoints intact, and the
+  // next run (with room) continues.
+  auto dir = temp_dir("full");
+  const auto checkpoints = ckpt_dir(dir, "full");
+  ASSERT_EQ(run(run_args(dir, "full", 2), dir / "first.log"), 0) << read_bytes(dir / "first.log");
+  std::string command = "ulimit -f 100; exec '" + kBinary + "'";  // 100 KB: the weights do not fit
+  for (const auto& a : run_args(dir, "full", 4)) command += " '" + a + "'";
+  ASSERT_EQ(run({"-c", command}, dir / "limited.log", "/bin/bash"), 1) << read_bytes(dir / "limited.log");
+  const std::string log = read_bytes(dir / "limited.log");
+  EXPECT_NE(log.find("File too large"), std::string::npos) << log;
+  EXPECT_EQ(complete_checkpoint_steps(checkpoints.string()), (std::vector<int64_t>{0, 1}));
+  for (const auto& e : fs::directory_iterator(checkpoints))
+    EXPECT_TRUE(e.path().filename() == "0" || e.path().filename() == "1") << "left behind: " << e.path();
+  expect_all_checkpoints_load(checkpoints);
+  ASSERT_EQ(run(run_args(dir, "full", 4), dir / "resumed.log"), 0) << read_bytes(dir / "resumed.log");
+  EXPECT_EQ(complete_checkpoint_steps(checkpoints.string()).back(), 3);
   fs::remove_all(dir);
 }

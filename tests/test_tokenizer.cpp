@@ -351,3 +351,29 @@ TEST(LoadTokenizer, RejectsUnsupportedTokenizerJson) {
 }
 
 }  // namespace
+
+TEST(BpeTokenizer, TinyFixtureLoadsAndIdsMustBeDense) {
+  // tests/data/tiny_tokenizer.json (tests/data/make_tiny_tokenizer.py): 256 bytes, 9 merges, BOS/EOS.
+  const std::string text = read_file(TTT_SOURCE_DIR "/tests/data/tiny_tokenizer.json");
+  const ttt::BpeTokenizer tiny(text, "tiny");
+  EXPECT_EQ(tiny.vocab_size(), 267);
+  EXPECT_EQ(tiny.encode("the and"), (Ids{257, 264}));
+  EXPECT_EQ(tiny.decode(tiny.encode("the and thee")), "the and thee");
+  // bad-input.md #10: one vocabulary entry with id 2^28 once sized the id tables by it (8.6 GiB).
+  for (const std::string id : {"268435456", "1073741824", "-5", "1.5", "\"7\""}) {
+    SCOPED_TRACE(id);
+    auto json = nlohmann::json::parse(text);
+    std::string edited = json.dump();
+    const std::string vocab = "\"vocab\":{";
+    edited.insert(edited.find(vocab) + vocab.size(), "\"zz\":" + id + ",");
+    try {
+      ttt::BpeTokenizer bad(edited, "edited.json");
+      ADD_FAILURE() << "expected an error";
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("edited.json"), std::string::npos) << what;
+      EXPECT_NE(what.find("zz"), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
+  }
+}

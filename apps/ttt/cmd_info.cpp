@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "config/fields.h"
 #include "config/loader.h"
 #include "model/param_layout.h"
 
@@ -24,8 +25,16 @@ std::string human(int64_t n) {
 Run add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Print the resolved configuration and the model's parameter counts");
   auto overrides = std::make_shared<std::vector<std::string>>();
+  auto unused_fields = std::make_shared<bool>(false);
+  cmd->add_flag("--unused-fields", *unused_fields,
+                "Print the Markdown table of the fields kept for parity with the official configuration or "
+                "supported at their default only (docs/configuration.md holds it)");
   add_overrides_option(*cmd, *overrides);
-  return [overrides]() {
+  return [overrides, unused_fields]() {
+    if (*unused_fields) {
+      std::cout << unused_fields_markdown();
+      return 0;
+    }
     const Config config = load_config(*overrides);
     const ParamCounts counts = count_params(config);
     std::cout << "# configuration tree: " << find_config_dir() << "\n" << to_yaml(config) << "\n";

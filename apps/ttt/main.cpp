@@ -1,4 +1,7 @@
 // ttt <command> [options] [overrides...]: dispatches to one subcommand; all logic is in the library.
+#include <c10/util/Exception.h>
+
+#include <csignal>
 #include <iostream>
 #include <map>
 
@@ -17,7 +20,15 @@ void add_overrides_option(CLI::App& command, std::vector<std::string>& overrides
 
 }  // namespace ttt::cli
 
+namespace {
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // A write past a file-size limit fails with EFBIG (and a message) instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"ttt: End-to-End Test-Time Training (TTT-E2E) for long-context language models"};
   app.require_subcommand(1);
   app.fallthrough();  // --config-dir before or after the subcommand
@@ -44,8 +55,13 @@ int main(int argc, char** argv) {
   } catch (const ttt::ConfigError& e) {
     std::cerr << "config error: " << e.what() << std::endl;
     return 2;
+  } catch (const c10::Error& e) {
+    // Bad input is caught where it is read; this is the last line of defence: LibTorch's message
+    // without its backtrace.
+    std::cerr << "error: " << first_line(e.what_without_backtrace()) << std::endl;
+    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
+    std::cerr << "error: " << first_line(e.what()) << std::endl;
     return 1;
   }
   return 0;

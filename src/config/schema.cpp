@@ -194,7 +194,7 @@ std::vector<FieldSpec> build_registry() {
       in_range(TTT_FIELD(backend, num_processes, Null), 1, kMaxBatch),
       parity(TTT_FIELD(backend, process_id, Null), kMultiHost),
       parity(TTT_FIELD(backend, local_device_ids, Null), kMultiHost),
-      parity(TTT_FIELD(backend, backend, Null), "the JAX platform name (cpu | gpu); backend.device selects the device here"),
+      parity(TTT_FIELD(backend, backend, Null), "the JAX platform name (cpu or gpu); backend.device selects the device here"),
       parity(TTT_FIELD(backend, num_devices, Null), kMultiHost),
       parity(TTT_FIELD(backend, compilation_cache_dir, Null), "the XLA compilation cache"),
       TTT_FIELD(backend, device, Null),

@@ -1,7 +1,5 @@
 #include "data/prepare.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -13,6 +11,8 @@
 
 #include "data/text_documents.h"
 #include "data/zarr/zarr.h"
+#include "util/file_io.h"
+#include "util/process_tag.h"
 
 namespace ttt {
 namespace fs = std::filesystem;
@@ -39,6 +39,34 @@ std::vector<bool> choose_val_documents(size_t n, double fraction, uint64_t seed)
   return is_val;
 }
 
+// What `ttt prepare` writes into a dataset's group attributes; --overwrite replaces only a
+// dataset that carries it (or the attributes of datasets written before it).
+constexpr const char* kWrittenBy = "ttt prepare";
+
+bool is_prepared_dataset(const fs::path& dir) {
+  if (!is_zarr_group(dir.string())) return false;
+  try {
+    const auto attributes = nlohmann::json::parse(read_file((dir / "zarr.json").string())).at("attributes");
+    return attributes.value("written_by", "") == kWrittenBy ||
+           (attributes.contains("tokenizer") && attributes.contains("documents") && attributes.contains("val_fraction"));
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// Leftovers of earlier runs killed mid-way beside `output`: "<name>.tmp-<host>-<pid>" and
+// "<name>.old-<host>-<pid>" of processes of this host that no longer run.
+void remove_abandoned_work(const fs::path& output) {
+  std::error_code error;
+  const std::string name = output.filename().string();
+  for (const auto& e : fs::directory_iterator(output.parent_path(), error)) {
+    const std::string entry = e.path().filename().string();
+    for (const std::string marker : {".tmp-", ".old-"})
+      if (entry.rfind(name + marker, 0) == 0 && is_abandoned_process_tag(entry.substr(name.size() + marker.size())))
+        fs::remove_all(e.path(), error);
+  }
+}
+
 }  // namespace
 
 PrepareReport prepare_dataset(const PrepareOptions& options, const Tokenizer& tokenizer) {
@@ -46,10 +74,17 @@ PrepareReport prepare_dataset(const PrepareOptions& options, const Tokenizer& to
   if (options.output.empty()) throw std::runtime_error("prepare: no output path");
   if (options.val_fraction < 0 || options.val_fraction >= 1)
     throw std::runtime_error("prepare: validation fraction must be in [0, 1), got " + std::to_string(options.val_fraction));
-  if (options.chunk_length <= 0) throw std::runtime_error("prepare: chunk length must be positive");
+  if (options.chunk_length < kMinChunkLength || options.chunk_length > kMaxChunkLength)
+    throw std::runtime_error("prepare: chunk length must be in [" + std::to_string(kMinChunkLength) + ", " +
+                             std::to_string(kMaxChunkLength) + "] tokens, got " + std::to_string(options.chunk_length));
   const fs::path output = fs::absolute(options.output).lexically_normal();
   if (fs::exists(output) && !options.overwrite)
     throw std::runtime_error("prepare: " + output.string() + " already exists (pass --overwrite to replace it)");
+  if (fs::exists(output) && !is_prepared_dataset(output))
+    throw std::runtime_error("prepare: " + output.string() +
+                             " exists and is not a dataset written by ttt prepare; --overwrite replaces only such a "
+                             "dataset (remove it yourself if it should go)");
+  remove_abandoned_work(output);
 
   const auto files = list_text_files(options.inputs);
   const auto is_val = choose_val_documents(files.size(), options.val_fraction, options.seed);
@@ -58,7 +93,7 @@ PrepareReport prepare_dataset(const PrepareOptions& options, const Tokenizer& to
   zopts.chunk_length = options.chunk_length;
 
   // Everything is written under a temporary sibling and renamed at the end.
-  const fs::path tmp = output.parent_path() / (output.filename().string() + ".tmp-" + std::to_string(getpid()));
+  const fs::path tmp = output.parent_path() / (output.filename().string() + ".tmp-" + process_tag());
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   PrepareReport report;
@@ -87,18 +122,20 @@ PrepareReport prepare_dataset(const PrepareOptions& options, const Tokenizer& to
     val.finish();
     report.train_tokens = train.length();
     report.val_tokens = val.length();
-    const nlohmann::json attributes = {{"tokenizer", tokenizer.name()},
+    const nlohmann::json attributes = {{"written_by", kWrittenBy},
+                                       {"tokenizer", tokenizer.name()},
                                        {"documents", report.documents - report.dropped},
                                        {"val_fraction", options.val_fraction},
                                        {"seed", options.seed}};
     write_zarr_group(tmp.string(), attributes.dump());
   } catch (...) {
-    fs::remove_all(tmp);
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
     throw;
   }
   if (fs::exists(output)) {
     // Replace only now that the new dataset is complete; the old one goes last.
-    const fs::path old = output.parent_path() / (output.filename().string() + ".old-" + std::to_string(getpid()));
+    const fs::path old = output.parent_path() / (output.filename().string() + ".old-" + process_tag());
     fs::rename(output, old);
     fs::rename(tmp, output);
     fs::remove_all(old);

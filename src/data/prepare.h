@@ -2,8 +2,9 @@
 // v3 group with 1-D `train` and `val` arrays). Each document becomes BOS + tokens + EOS; whole
 // documents go to `val` by a seeded draw. The dataset is written beside its destination and
 // renamed into place only when complete, so an interrupted run never leaves a dataset that looks
-// valid, and an existing dataset is replaced only with `overwrite` and only once the new one is
-// complete.
+// valid, and an existing dataset is replaced only with `overwrite`, only when `ttt prepare` wrote
+// it, and only once the new one is complete. Temporary folders of runs that were killed are
+// removed by the next run (only those of processes of this host that no longer run).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,11 @@
 #include "tokenizer/tokenizer.h"
 
 namespace ttt {
+
+// Tokens per zarr chunk: at least a few KB per chunk file (smaller ones make millions of files),
+// at most what one blosc buffer holds for 4-byte ids.
+inline constexpr int64_t kMinChunkLength = 1024;
+inline constexpr int64_t kMaxChunkLength = int64_t{1} << 28;
 
 struct PrepareOptions {
   std::vector<std::string> inputs;  // text files or directories of *.txt

@@ -1,6 +1,7 @@
 #include "data/sequence_loader.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -25,7 +26,11 @@ SequenceLoader::SequenceLoader(std::unique_ptr<TokenSource> source, LoaderOption
 }
 
 void SequenceLoader::set_position(int64_t position) {
-  if (position < 0) throw std::invalid_argument("loader position must be >= 0");
+  // The draw index of a position must fit int64 (sample_index multiplies it out).
+  const int64_t max_position = std::numeric_limits<int64_t>::max() / 4 / (options_.world_size * options_.batch_size);
+  if (position < 0 || position > max_position)
+    throw std::invalid_argument("loader position " + std::to_string(position) + " is outside [0, " +
+                                std::to_string(max_position) + "]");
   position_ = position;
 }
 

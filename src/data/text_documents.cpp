@@ -11,7 +11,10 @@ namespace ttt {
 namespace fs = std::filesystem;
 
 std::string read_text_document(const std::string& path, bool latin1_fallback, bool* converted) {
-  std::string raw = read_file(path);
+  return decode_text_document(read_file(path), path, latin1_fallback, converted);
+}
+
+std::string decode_text_document(std::string raw, const std::string& path, bool latin1_fallback, bool* converted) {
   if (converted) *converted = false;
   if (const size_t bad = utf8::find_invalid(raw); bad != std::string_view::npos) {
     if (!latin1_fallback)

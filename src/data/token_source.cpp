@@ -19,7 +19,14 @@ void VectorTokenSource::read(int64_t start, int64_t count, int64_t* out) {
 }
 
 ZarrTokenSource::ZarrTokenSource(const std::string& array_dir)
-    : dir_(array_dir), reader_(std::make_unique<ZarrArrayReader>(array_dir)) {}
+    : dir_(array_dir), reader_(std::make_unique<ZarrArrayReader>(array_dir)) {
+  // Zarr reads a missing chunk as the fill value; a token array has every chunk stored, so a
+  // missing one (or a shape larger than the chunks hold) is damage, not zeros to train on.
+  if (const std::string missing = reader_->first_missing_chunk(); !missing.empty())
+    throw ZarrError("zarr: " + array_dir + ": chunk " + missing + " is missing (the shape says " +
+                    std::to_string(reader_->size()) + " tokens in chunks of " +
+                    std::to_string(reader_->info().chunk_length) + "): a token array has every chunk stored");
+}
 ZarrTokenSource::~ZarrTokenSource() = default;
 int64_t ZarrTokenSource::size() const { return reader_->size(); }
 void ZarrTokenSource::read(int64_t start, int64_t count, int64_t* out) { reader_->read(start, count, out); }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <stdexcept>
 
 #include "config/fields.h"
+#include "util/checksum.h"
 #include "util/safetensors.h"
 #include "util/strings.h"
 
@@ -18,26 +20,6 @@ namespace {
 
 constexpr const char* kFormat = "ttt-decode-state";
 constexpr const char* kVersion = "1";
-
-std::string hex64(uint64_t value) {
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(value));
-  return buf;
-}
-
-// FNV-1a over 64-bit words (then the tail bytes): fast enough for every byte of a large model.
-uint64_t hash_bytes(const void* data, size_t size, uint64_t h) {
-  constexpr uint64_t kPrime = 0x100000001b3ULL;
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  size_t i = 0;
-  for (; i + 8 <= size; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, bytes + i, 8);
-    h = (h ^ word) * kPrime;
-  }
-  for (; i < size; ++i) h = (h ^ bytes[i]) * kPrime;
-  return h;
-}
 
 // "key: value" lines in the fingerprint's order -> map; the order is kept in `keys`.
 std::map<std::string, std::string> parse_lines(const std::string& text, std::vector<std::string>* keys) {
@@ -70,10 +52,46 @@ std::string cache_name(const char* prefix, size_t i, const char* part) {
   return std::string(prefix) + "." + std::to_string(i) + "." + part;
 }
 
-torch::Tensor take(SafetensorsFile& file, const std::string& name, const std::string& path) {
-  auto it = file.tensors.find(name);
-  if (it == file.tensors.end()) throw std::runtime_error("state file " + path + " lacks tensor " + name);
-  return it->second;
+// Takes tensor `name` out of `file` after checking it against what this model's state holds:
+// its dtype, its shape (`shape`, where -1 is any size), finite values for floating point.
+class StateTensors {
+ public:
+  StateTensors(SafetensorsFile& file, std::string path) : file_(file), path_(std::move(path)) {}
+
+  torch::Tensor take(const std::string& name, torch::ScalarType dtype, const std::vector<int64_t>& shape) {
+    auto it = file_.tensors.find(name);
+    if (it == file_.tensors.end()) fail("lacks tensor " + name);
+    torch::Tensor t = it->second;
+    file_.tensors.erase(it);
+    if (t.scalar_type() != dtype)
+      fail("tensor " + name + " is " + c10::toString(t.scalar_type()) + ", expected " + c10::toString(dtype));
+    bool shape_ok = t.dim() == static_cast<int64_t>(shape.size());
+    for (size_t i = 0; shape_ok && i < shape.size(); ++i) shape_ok = shape[i] < 0 || t.size(i) == shape[i];
+    if (!shape_ok) fail("tensor " + name + " has shape " + c10::str(t.sizes()) + ", expected " + c10::str(shape));
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) fail("tensor " + name + " holds non-finite values");
+    return t;
+  }
+  bool has(const std::string& name) const { return file_.tensors.count(name) > 0; }
+  // After every expected tensor was taken: none may be left.
+  void expect_no_more() {
+    if (!file_.tensors.empty()) fail("holds an unexpected tensor " + file_.tensors.begin()->first);
+  }
+  [[noreturn]] void fail(const std::string& what) const { throw std::runtime_error("state file " + path_ + " " + what); }
+
+ private:
+  SafetensorsFile& file_;
+  std::string path_;
+};
+
+// The position metadata: decimal digits, at most kMaxPosition.
+int64_t parse_position(const std::string& text, const std::string& path) {
+  constexpr int64_t kMaxPosition = int64_t{1} << 40;
+  const bool digits = !text.empty() && text.size() <= 13 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoll(text) > kMaxPosition)
+    throw std::runtime_error("state file " + path + ": position '" + text.substr(0, 40) + "' is not a position in [0, " +
+                             std::to_string(kMaxPosition) + "]");
+  return std::stoll(text);
 }
 
 }  // namespace
@@ -91,10 +109,10 @@ ModelFingerprint model_fingerprint(const ModelConfig& cfg, const TttOptions& ttt
     text << "decode.inner_clip: " << ttt.clip << "\n";
     text << "decode.inner_params: " << join(names, ",") << "\n";
   }
-  uint64_t h = 0xcbf29ce484222325ULL;
+  uint64_t h = kChecksumSeed;
   for (const auto& t : w.tensors()) {
     auto cpu = t.detach().to(torch::kCPU).contiguous();
-    h = hash_bytes(cpu.data_ptr(), cpu.numel() * cpu.element_size(), h);
+    h = checksum_bytes(cpu.data_ptr(), cpu.numel() * cpu.element_size(), h);
   }
   return ModelFingerprint{text.str(), hex64(h)};
 }
@@ -149,52 +167,76 @@ DecodeState load_decode_state(const std::string& path, const ModelConfig& cfg, c
                               const ModelWeights& w) {
   if (!std::filesystem::is_regular_file(path)) throw std::runtime_error("state file " + path + " does not exist");
   SafetensorsFile file = load_safetensors(path);
+  return decode_state_from(file, path, cfg, ttt, w);
+}
+
+DecodeState decode_state_from(SafetensorsFile& file, const std::string& path, const ModelConfig& cfg,
+                              const TttOptions& ttt, const ModelWeights& w) {
   const auto meta = [&](const std::string& key) {
     auto it = file.metadata.find(key);
     return it == file.metadata.end() ? std::string() : it->second;
   };
   if (meta("format") != kFormat) throw std::runtime_error(path + " is not a ttt decoding state (no format: " + kFormat + ")");
   if (meta("version") != kVersion)
-    throw std::runtime_error("state file " + path + " has version " + meta("version") + ", this build reads " + kVersion);
+    throw std::runtime_error("state file " + path + " has version " + meta("version").substr(0, 40) + ", this build reads " +
+                             kVersion);
   const auto fingerprint = model_fingerprint(cfg, ttt, w);
   const std::string difference = first_difference(meta("config"), fingerprint.config);
   if (!difference.empty())
     throw std::runtime_error("state file " + path + " was written for a different model: " + difference);
   if (meta("weights_checksum") != fingerprint.weights_checksum)
     throw std::runtime_error("state file " + path + " was written for different weights (checksum " +
-                             meta("weights_checksum") + " in the state, " + fingerprint.weights_checksum + " here)");
+                             meta("weights_checksum").substr(0, 40) + " in the state, " + fingerprint.weights_checksum +
+                             " here)");
+  const int64_t position = parse_position(meta("position"), path);
 
+  // Every tensor is checked against a fresh state of this model: dtype, shape and finiteness.
+  StateTensors tensors(file, path);
+  const int64_t vocab = w.lm_head().defined() ? w.lm_head().size(1) : w.wte().size(0);
+  if (!tensors.has("seen")) tensors.fail("lacks tensor seen");
+  const int64_t B = file.tensors.at("seen").dim() == 2 ? file.tensors.at("seen").size(0) : -1;
+  if (B < 1 || B > (1 << 16)) tensors.fail("has a tensor seen that is not [batch, " + std::to_string(vocab) + "]");
+  DecodeState state = start_decoding(cfg, ttt, w, B);  // the default segment: not part of the state
   const auto device = w.wte().device();
-  auto get = [&](const std::string& name) { return take(file, name, path).to(device); };
-  // A fresh state for what is derived (rope table), then everything the file holds.
-  const auto seen = get("seen");
-  DecodeState state = start_decoding(cfg, ttt, w, seen.size(0));  // the default segment: not part of the state
-  state.seen = seen;
-  state.position = std::stoll(meta("position"));
-  state.window_caches.clear();
-  state.full_caches.clear();
+  state.seen = tensors.take("seen", torch::kBool, {B, vocab}).to(device);
+  state.position = position;
+  state.fast.position = position;
+  const int64_t H = cfg.num_attention_heads, d = cfg.hidden_size / H, W = cfg.sliding_window_size;
+  const auto cache_dtype = compute_dtype(w.wte(), cfg.compute_dtype);
+  auto cache = [&](const std::string& prefix, size_t i, int64_t length) {
+    return KvCache{tensors.take(cache_name(prefix.c_str(), i, "k"), cache_dtype, {B, length, H, d}).to(device),
+                   tensors.take(cache_name(prefix.c_str(), i, "v"), cache_dtype, {B, length, H, d}).to(device)};
+  };
   const int64_t first_fast = ttt.enabled ? cfg.num_hidden_layers - cfg.suffix_len : cfg.num_hidden_layers;
   for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
-    auto k = get(cache_name("cache", i, "k")), v = get(cache_name("cache", i, "v"));
-    if (cfg.seq_modeling_block == SeqModelingBlock::kSelfAttention)
-      state.full_caches.push_back(GrowingKvCache{k, v, k.size(1)});
-    else if (i < first_fast)
-      state.window_caches.push_back(KvCache{k, v});
-    else
-      state.fast.caches[i - first_fast] = KvCache{k, v};
+    if (cfg.seq_modeling_block == SeqModelingBlock::kSelfAttention) {
+      const KvCache c = cache("cache", i, position);
+      state.full_caches[i] = GrowingKvCache{c.k, c.v, position};
+    } else if (i < first_fast) {
+      state.window_caches[i] = cache("cache", i, W);
+    } else {
+      state.fast.caches[i - first_fast] = cache("cache", i, W);
+    }
   }
   // Fast weights are leaves the inner step differentiates with respect to.
-  for (size_t k = 0; k < ttt.inner.size(); ++k)
-    state.fast.weights[k] = get("fast_weights." + ttt.inner[k].name).requires_grad_(true);
-  state.fast.position = state.position;
-  if (file.tensors.count("pending.hidden")) {
-    state.pending_hidden = get("pending.hidden");
-    state.pending_ids = get("pending.ids");
-    for (int64_t j = 0; j < cfg.suffix_len; ++j)
-      state.chunk_start_caches.push_back(
-          KvCache{get(cache_name("chunk_start_cache", j, "k")), get(cache_name("chunk_start_cache", j, "v"))});
+  for (size_t k = 0; k < ttt.inner.size(); ++k) {
+    const auto& fresh = state.fast.weights[k];
+    state.fast.weights[k] = tensors.take("fast_weights." + ttt.inner[k].name, fresh.scalar_type(), fresh.sizes().vec())
+                                .to(device)
+                                .requires_grad_(true);
   }
-  if (file.tensors.count("last_logits")) state.last_logits = get("last_logits");
+  // The chunk being read: every token since the last chunk boundary whose step has not run yet.
+  const int64_t b = cfg.mini_batch_size, pending = position % b;
+  if (ttt.enabled && (pending > 0 || (tensors.has("pending.hidden") && position > 0))) {
+    const int64_t n = pending > 0 ? pending : b;
+    state.pending_hidden = tensors.take("pending.hidden", cache_dtype, {B, n, cfg.hidden_size}).to(device);
+    state.pending_ids = tensors.take("pending.ids", torch::kInt64, {B, n}).to(device);
+    if (state.pending_ids.min().item<int64_t>() < 0 || state.pending_ids.max().item<int64_t>() >= cfg.vocab_size)
+      tensors.fail("holds pending token ids outside the vocabulary");
+    for (int64_t j = 0; j < cfg.suffix_len; ++j) state.chunk_start_caches.push_back(cache("chunk_start_cache", j, W));
+  }
+  if (position > 0) state.last_logits = tensors.take("last_logits", torch::kFloat32, {B, vocab}).to(device);
+  tensors.expect_no_more();
   return state;
 }
 

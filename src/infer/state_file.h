@@ -14,6 +14,7 @@
 
 #include "infer/decoder.h"
 #include "model/weights.h"
+#include "util/safetensors.h"
 
 namespace ttt {
 
@@ -33,5 +34,11 @@ void save_decode_state(const std::string& path, const ModelConfig& cfg, const Tt
 // checksum, when the file was written for another model.
 DecodeState load_decode_state(const std::string& path, const ModelConfig& cfg, const TttOptions& ttt,
                               const ModelWeights& w);
+
+// The same from a file already read (`path` names it in errors). Every tensor is checked against
+// this model's state: dtype, shape, finite values; a position that is not a number in range, a
+// missing or unexpected tensor are each one line naming the file.
+DecodeState decode_state_from(SafetensorsFile& file, const std::string& path, const ModelConfig& cfg,
+                              const TttOptions& ttt, const ModelWeights& w);
 
 }  // namespace ttt

@@ -80,12 +80,15 @@ struct BpeTokenizer::Workspace {
   std::vector<int32_t> cached_ids;
 };
 
-BpeTokenizer::BpeTokenizer(const std::string& path) : path_(path) {
-  const std::string text = read_file(path);
+BpeTokenizer::BpeTokenizer(const std::string& path) : BpeTokenizer(read_file(path), path) {}
+
+BpeTokenizer::BpeTokenizer(const std::string& json_text, const std::string& name) : path_(name) {
   try {
-    load(text);
+    load(json_text);
   } catch (const std::exception& e) {
-    throw std::runtime_error("tokenizer " + path + ": " + e.what());
+    std::string what = e.what();
+    std::replace(what.begin(), what.end(), '\n', ' ');
+    throw std::runtime_error("tokenizer " + name + ": " + what);
   }
 }
 
@@ -107,9 +110,26 @@ void BpeTokenizer::load(const std::string& json_text) {
   // Ids: the model's vocabulary, then the added tokens (which may extend it).
   const json& vocab = model.at("vocab");
   const json added = root.value("added_tokens", json::array());
+  if (!vocab.is_object()) throw std::runtime_error("model.vocab is not an object");
+  if (!added.is_array()) throw std::runtime_error("added_tokens is not a list");
+  // Ids are dense in every tokenizer.json we know: the vocabulary's, then the added tokens'. An id
+  // past the count of both is damage, and would size the id tables by it.
+  const int64_t id_bound = static_cast<int64_t>(vocab.size() + added.size());
   int64_t max_id = -1;
-  for (const auto& item : vocab.items()) max_id = std::max<int64_t>(max_id, item.value().get<int32_t>());
-  for (const auto& token : added) max_id = std::max<int64_t>(max_id, token.at("id").get<int32_t>());
+  auto check_id = [&](const json& value, const std::string& what) {
+    if (!value.is_number_integer()) throw std::runtime_error(what + " has a non-integer id " + value.dump());
+    const int64_t id = value.is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(value.get<uint64_t>(), 1ULL << 62))
+                                                  : value.get<int64_t>();
+    if (id < 0 || id >= id_bound)
+      throw std::runtime_error(what + " has id " + value.dump() + ", outside [0, " + std::to_string(id_bound) +
+                               ") (vocabulary entries + added tokens)");
+    max_id = std::max(max_id, id);
+  };
+  for (const auto& item : vocab.items()) check_id(item.value(), "vocab token '" + item.key() + "'");
+  for (const auto& token : added) {
+    if (!token.is_object()) throw std::runtime_error("an added token is not an object");
+    check_id(token.at("id"), "added token");
+  }
   vocab_size_ = max_id + 1;
   id_to_bytes_.assign(vocab_size_, std::string());
   id_defined_.assign(vocab_size_, false);

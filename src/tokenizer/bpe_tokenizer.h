@@ -34,6 +34,8 @@ class BpeTokenizer : public Tokenizer {
  public:
   // Throws std::runtime_error naming the path if the file cannot be read, parsed or is unsupported.
   explicit BpeTokenizer(const std::string& tokenizer_json_path);
+  // From the text of a tokenizer.json; `name` names it in errors and is its name().
+  BpeTokenizer(const std::string& json_text, const std::string& name);
   ~BpeTokenizer() override;
 
   std::vector<int32_t> encode(std::string_view text, bool allow_special = false) const override;

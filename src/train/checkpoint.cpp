@@ -1,12 +1,8 @@
 #include "train/checkpoint.h"
 
-#include <signal.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,6 +10,9 @@
 #include "config/loader.h"
 #include "model/layers.h"
 #include "train/outer_optimizer.h"
+#include "util/checksum.h"
+#include "util/file_io.h"
+#include "util/process_tag.h"
 #include "util/safetensors.h"
 
 namespace ttt {
@@ -23,9 +22,13 @@ namespace {
 
 constexpr int kFormatVersion = 1;
 constexpr const char* kMilestoneMarker = "milestone";
+// The files of a checkpoint whose checksums state.json records (when present).
+constexpr const char* kCheckedFiles[] = {"model.safetensors", "optimizer.safetensors", "config.yaml"};
+// Steps and positions beyond any real run: a larger value in state.json is damage.
+constexpr int64_t kMaxStep = int64_t{1} << 40;
 
 bool is_step_name(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return !name.empty() && name.size() <= 18 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // A step directory is complete when its state.json exists: it is written last, inside the
@@ -39,36 +42,82 @@ void write_file(const fs::path& path, const std::string& text) {
   if (!out) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
 }
 
-std::string host_name() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown-host";
-  return name;
-}
-
 // A save in progress writes into ".tmp-<step>-<host>-<pid>" beside the step directories; the
 // rename publishes it.
-std::string temp_dir_name(int64_t step) {
-  return ".tmp-" + std::to_string(step) + "-" + host_name() + "-" + std::to_string(getpid());
+const std::string kTempPrefix = ".tmp-";
+
+// Whether a directory of the checkpoint directory is a temporary one left by a killed save of this
+// host. Another live process's save (a second trainer) is left alone.
+bool is_abandoned_temp_dir(const std::string& name) {
+  if (name.rfind(kTempPrefix, 0) != 0) return false;
+  const auto step_end = name.find('-', kTempPrefix.size());
+  return step_end != std::string::npos && is_abandoned_process_tag(name.substr(step_end + 1));
 }
 
-// Whether `name` is a temporary directory left by a process of this host that no longer runs (a
-// killed save): only such a directory is certainly nobody's work in progress. Another process
-// saving into the same directory (a second trainer), an evaluation reading it, or a process on
-// another host sharing the file system keep theirs.
-bool is_abandoned_temp_dir(const std::string& name) {
-  const std::string prefix = ".tmp-";
-  if (name.rfind(prefix, 0) != 0) return false;
-  const auto pid_dash = name.rfind('-');
-  const auto step_dash = name.find('-', prefix.size());
-  if (pid_dash == std::string::npos || step_dash == std::string::npos || step_dash >= pid_dash) return false;
-  if (name.substr(step_dash + 1, pid_dash - step_dash - 1) != host_name()) return false;
-  const std::string pid_text = name.substr(pid_dash + 1);
-  if (pid_text.empty() || pid_text.size() > 9 || !std::all_of(pid_text.begin(), pid_text.end(), ::isdigit)) return false;
-  const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
-  return kill(pid, 0) != 0 && errno == ESRCH;
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// The first tensor holding a NaN or an infinity, or "".
+std::string first_non_finite(const NamedTensors& tensors) {
+  for (const auto& [name, t] : tensors)
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) return name;
+  return "";
+}
+
+const std::string& require_string(const nlohmann::json& j, const std::string& key, const std::string& path) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) throw std::runtime_error(path + ": \"" + key + "\" is not a string");
+  return it->get_ref<const std::string&>();
+}
+
+int64_t require_integer(const nlohmann::json& j, const std::string& key, int64_t min, int64_t max,
+                        const std::string& path) {
+  const auto it = j.find(key);
+  if (it == j.end()) throw std::runtime_error(path + ": no \"" + key + "\"");
+  if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(max)) ||
+      it->get<int64_t>() < min || it->get<int64_t>() > max)
+    throw std::runtime_error(path + ": \"" + key + "\" is " + it->dump() + ", expected an integer in [" +
+                             std::to_string(min) + ", " + std::to_string(max) + "]");
+  return it->get<int64_t>();
+}
+
+// Checks `file` of a step directory against the checksum its state.json records.
+void verify_checksum(const std::string& step_dir, const std::string& file) {
+  const TrainState state = load_checkpoint_state(step_dir);
+  const auto expected = state.checksums.find(file);
+  if (expected == state.checksums.end()) return;  // a checkpoint written before checksums, or no such file
+  const auto path = (fs::path(step_dir) / file).string();
+  if (file_checksum(path) != expected->second)
+    throw std::runtime_error(path + ": checksum " + file_checksum(path) + " differs from " + expected->second +
+                             " recorded in state.json: the file is damaged");
 }
 
 }  // namespace
+
+TrainState parse_checkpoint_state(const std::string& text, const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": not JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw std::runtime_error(path + ": not a JSON object");
+  if (require_integer(j, "format_version", 0, 1000, path) != kFormatVersion)
+    throw std::runtime_error(path + ": \"format_version\" is " + j.at("format_version").dump() + ", this build reads " +
+                             std::to_string(kFormatVersion));
+  TrainState state;
+  state.step = require_integer(j, "step", -1, kMaxStep, path);
+  state.loader_position = require_integer(j, "loader_position", 0, kMaxStep, path);
+  for (const char* flag : {"milestone", "has_optimizer_state"})
+    if (j.contains(flag) && !j.at(flag).is_boolean()) throw std::runtime_error(path + ": \"" + flag + "\" is not a boolean");
+  state.has_optimizer_state = j.value("has_optimizer_state", true);
+  if (j.contains("checksums")) {
+    const auto& sums = j.at("checksums");
+    if (!sums.is_object()) throw std::runtime_error(path + ": \"checksums\" is not an object");
+    for (const char* file : kCheckedFiles)
+      if (sums.contains(file)) state.checksums[file] = require_string(sums, file, path + " checksums");
+  }
+  return state;
+}
 
 Checkpointer::Checkpointer(std::string dir, CheckpointPolicy policy) : dir_(std::move(dir)), policy_(policy) {
   fs::create_directories(dir_);
@@ -78,7 +127,7 @@ Checkpointer::Checkpointer(std::string dir, CheckpointPolicy policy) : dir_(std:
 
 void Checkpointer::save(const TrainState& state, const ModelWeights& weights, const OuterOptimizer* optimizer,
                         const Config& config, bool milestone) {
-  const fs::path tmp = fs::path(dir_) / temp_dir_name(state.step);
+  const fs::path tmp = fs::path(dir_) / (kTempPrefix + std::to_string(state.step) + "-" + process_tag());
   try {
     write_checkpoint(tmp, state, weights, optimizer, config, milestone);
   } catch (...) {
@@ -92,23 +141,34 @@ void Checkpointer::save(const TrainState& state, const ModelWeights& weights, co
 
 void Checkpointer::write_checkpoint(const fs::path& tmp, const TrainState& state, const ModelWeights& weights,
                                     const OuterOptimizer* optimizer, const Config& config, bool milestone) {
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-
   const auto float_dtype = scalar_type(config.checkpoint.float_dtype);
-  std::vector<std::pair<std::string, torch::Tensor>> named;
+  NamedTensors named;
   for (size_t i = 0; i < weights.layout().size(); ++i)
     named.emplace_back(weights.layout()[i].name, weights.tensors()[i].detach().to(float_dtype));
-  save_safetensors((tmp / "model.safetensors").string(), named, {{"format", "pt"}, {"step", std::to_string(state.step)}});
-  if (optimizer != nullptr && config.checkpoint.save_optimizer_state)
-    save_safetensors((tmp / "optimizer.safetensors").string(), optimizer->state_tensors());
+  const bool with_optimizer = optimizer != nullptr && config.checkpoint.save_optimizer_state;
+  const NamedTensors optimizer_state = with_optimizer ? optimizer->state_tensors() : NamedTensors{};
+  // A checkpoint never holds what a run cannot continue from.
+  for (const NamedTensors* tensors : std::initializer_list<const NamedTensors*>{&named, &optimizer_state})
+    if (const std::string bad = first_non_finite(*tensors); !bad.empty())
+      throw std::runtime_error("refusing to write checkpoint " + std::to_string(state.step) + ": tensor '" + bad +
+                               "' is not finite");
+
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  save_safetensors((tmp / "model.safetensors").string(), named,
+                   {{"format", "pt"}, {"step", std::to_string(state.step)}, {"dtype", safetensors_dtype_name(float_dtype)}});
+  if (with_optimizer) save_safetensors((tmp / "optimizer.safetensors").string(), optimizer_state);
   write_file(tmp / "config.yaml", to_yaml(config));
   if (milestone) write_file(tmp / kMilestoneMarker, "");
+  nlohmann::json checksums = nlohmann::json::object();
+  for (const char* file : kCheckedFiles)
+    if (fs::exists(tmp / file)) checksums[file] = file_checksum((tmp / file).string());
   const nlohmann::json j = {{"format_version", kFormatVersion},
                             {"step", state.step},
                             {"loader_position", state.loader_position},
                             {"milestone", milestone},
-                            {"has_optimizer_state", optimizer != nullptr && config.checkpoint.save_optimizer_state}};
+                            {"has_optimizer_state", with_optimizer},
+                            {"checksums", checksums}};
   write_file(tmp / "state.json", j.dump(2) + "\n");
 }
 
@@ -154,21 +214,33 @@ std::string find_checkpoint(const std::string& path, std::optional<int64_t> step
 }
 
 Config load_checkpoint_config(const std::string& step_dir, const std::vector<std::string>& overrides) {
+  verify_checksum(step_dir, "config.yaml");
   return load_resolved_config((fs::path(step_dir) / "config.yaml").string(), overrides);
 }
 
 void load_checkpoint_weights(const std::string& step_dir, ModelWeights& weights) {
   const auto path = (fs::path(step_dir) / "model.safetensors").string();
+  verify_checksum(step_dir, "model.safetensors");
   auto file = load_safetensors(path);
+  // The dtype the checkpoint declares (checkpoint.float_dtype when it was written); a checkpoint
+  // from before that record holds floating-point weights.
+  const auto declared = file.metadata.find("dtype");
   for (size_t i = 0; i < weights.layout().size(); ++i) {
     const auto& spec = weights.layout()[i];
     auto it = file.tensors.find(spec.name);
     if (it == file.tensors.end()) throw std::runtime_error(path + ": no tensor '" + spec.name + "' (the model needs it)");
-    if (it->second.sizes().vec() != spec.shape)
-      throw std::runtime_error(path + ": tensor '" + spec.name + "' has shape " + c10::str(it->second.sizes()) +
+    const torch::Tensor& t = it->second;
+    const std::string dtype = safetensors_dtype_name(t.scalar_type());
+    if (declared != file.metadata.end() ? dtype != declared->second : !t.is_floating_point())
+      throw std::runtime_error(path + ": tensor '" + spec.name + "' is " + dtype + ", the checkpoint declares " +
+                               (declared != file.metadata.end() ? declared->second : "floating-point weights"));
+    if (t.sizes().vec() != spec.shape)
+      throw std::runtime_error(path + ": tensor '" + spec.name + "' has shape " + c10::str(t.sizes()) +
                                ", the model expects " + c10::str(c10::IntArrayRef(spec.shape)));
+    if (!torch::isfinite(t).all().item<bool>())
+      throw std::runtime_error(path + ": tensor '" + spec.name + "' holds non-finite values");
     torch::NoGradGuard no_grad;
-    weights.tensors()[i].copy_(it->second);
+    weights.tensors()[i].copy_(t);
     file.tensors.erase(it);
   }
   if (!file.tensors.empty())
@@ -177,24 +249,23 @@ void load_checkpoint_weights(const std::string& step_dir, ModelWeights& weights)
 
 void load_checkpoint_optimizer(const std::string& step_dir, OuterOptimizer& optimizer) {
   const auto path = fs::path(step_dir) / "optimizer.safetensors";
-  if (!fs::exists(path))
+  if (!load_checkpoint_state(step_dir).has_optimizer_state)
     throw std::runtime_error(step_dir + " has no optimizer state (saved with checkpoint.save_optimizer_state=false); "
                              "use training.load_part=params");
-  optimizer.load_state_tensors(load_safetensors(path.string()).tensors);
+  if (!fs::exists(path)) throw std::runtime_error(path.string() + " is missing (its state.json says it was written)");
+  verify_checksum(step_dir, "optimizer.safetensors");
+  try {
+    optimizer.load_state_tensors(load_safetensors(path.string()).tensors);
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    if (what.rfind(path.string(), 0) == 0) throw;
+    throw std::runtime_error(path.string() + ": " + what);
+  }
 }
 
 TrainState load_checkpoint_state(const std::string& step_dir) {
-  const auto path = fs::path(step_dir) / "state.json";
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  try {
-    const auto j = nlohmann::json::parse(in);
-    if (j.at("format_version").get<int>() != kFormatVersion)
-      throw std::runtime_error(path.string() + ": unsupported checkpoint format version");
-    return TrainState{j.at("step").get<int64_t>(), j.at("loader_position").get<int64_t>()};
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(path.string() + ": " + e.what());
-  }
+  const auto path = (fs::path(step_dir) / "state.json").string();
+  return parse_checkpoint_state(read_file(path), path);
 }
 
 }  // namespace ttt

@@ -1,7 +1,7 @@
 // Checkpoints: {checkpoint.checkpoint_dir}/<step>/ holds everything needed to resume exactly:
 //   model.safetensors      the weights (readable by any safetensors library), names as in param_layout
 //   optimizer.safetensors  AdamW moments and step counts (unless checkpoint.save_optimizer_state=false)
-//   state.json             step, loader position, format version
+//   state.json             step, loader position, format version, checksums of the files above
 //   config.yaml            the resolved configuration of the run
 // <step> is the index of the last completed training step. A checkpoint is written to a temporary
 // sibling directory (.tmp-<step>-<host>-<pid>) and renamed into place when complete, so a crash or
@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -26,6 +27,9 @@ class OuterOptimizer;
 struct TrainState {
   int64_t step = -1;             // last completed step index
   int64_t loader_position = 0;   // batches the training loader has handed out
+  // Read from a checkpoint's state.json (written by Checkpointer::save):
+  bool has_optimizer_state = true;
+  std::map<std::string, std::string> checksums;  // file -> util/checksum.h checksum
 };
 
 struct CheckpointPolicy {
@@ -61,12 +65,18 @@ std::string find_checkpoint(const std::string& path, std::optional<int64_t> step
 Config load_checkpoint_config(const std::string& step_dir, const std::vector<std::string>& overrides = {});
 
 // Copies the checkpoint's weights into `weights` (converted to its dtype and device). Throws
-// std::runtime_error naming the first missing, unexpected or mis-shaped tensor.
+// std::runtime_error naming the file and the first missing, unexpected, mis-shaped or non-finite
+// tensor, one of another dtype than the checkpoint declares, and a file whose checksum differs from
+// the one state.json records. The loaders of the optimizer and the config check the checksums too.
 void load_checkpoint_weights(const std::string& step_dir, ModelWeights& weights);
 
 // Restores AdamW moments and step counts; throws when the checkpoint holds none.
 void load_checkpoint_optimizer(const std::string& step_dir, OuterOptimizer& optimizer);
 
+// state.json of a step directory. Throws std::runtime_error naming the file and the field for
+// anything but the format Checkpointer::save writes (a step or position out of range, a wrong
+// type, ...).
 TrainState load_checkpoint_state(const std::string& step_dir);
+TrainState parse_checkpoint_state(const std::string& text, const std::string& path);
 
 }  // namespace ttt

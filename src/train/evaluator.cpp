@@ -1,6 +1,7 @@
 #include "train/evaluator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -77,6 +78,9 @@ EvalResult evaluate_and_report(const Config& config, const ModelWeights& weights
                                torch::Device device, int64_t step, const std::filesystem::path& run_dir) {
   const std::string& split = config.training.eval_split;
   const EvalResult result = evaluate(config, weights, ttt, device);
+  if (!std::isfinite(result.loss))
+    throw std::runtime_error("evaluation gave a non-finite loss (" + std::to_string(result.loss) +
+                             "): the weights or the inner steps diverge; no eval outputs written");
   write_eval_outputs(run_dir.string(), result, split, step, run_dir.filename().string(), ttt);
   std::cout << "eval: " << split << " loss " << result.loss << " over " << result.num_sequences << " sequences ("
             << result.num_dropped << " dropped: the last partial batch of " << eval_batch_size(config.training)

@@ -73,11 +73,24 @@ void OuterOptimizer::load_state_tensors(const std::map<std::string, torch::Tenso
     if (avg == tensors.end() || avg_sq == tensors.end() || step == tensors.end())
       throw std::runtime_error("optimizer state is incomplete for parameter '" + name + "'");
     const auto& p = trainable_[i];
-    if (avg->second.sizes() != p.sizes() || avg_sq->second.sizes() != p.sizes())
-      throw std::runtime_error("optimizer state for '" + name + "' has shape " + c10::str(avg->second.sizes()) +
-                               ", the parameter " + c10::str(p.sizes()));
+    for (const auto* moment : {&avg->second, &avg_sq->second}) {
+      if (moment->sizes() != p.sizes())
+        throw std::runtime_error("optimizer state for '" + name + "' has shape " + c10::str(moment->sizes()) +
+                                 ", the parameter " + c10::str(p.sizes()));
+      if (moment->scalar_type() != p.scalar_type())
+        throw std::runtime_error("optimizer state for '" + name + "' is " + c10::toString(moment->scalar_type()) +
+                                 ", the parameter " + c10::toString(p.scalar_type()));
+      if (!torch::isfinite(*moment).all().item<bool>())
+        throw std::runtime_error("optimizer state for '" + name + "' holds non-finite values");
+    }
+    const auto& count = step->second;
+    if (count.dim() != 0 || count.scalar_type() != torch::kInt64 || count.item<int64_t>() < 0 ||
+        count.item<int64_t>() > (int64_t{1} << 40))
+      throw std::runtime_error("optimizer step count for '" + name + "' is not a step count (an int64 scalar >= 0)");
+    if (avg_sq->second.min().item<double>() < 0)
+      throw std::runtime_error("optimizer state for '" + name + "' has a negative second moment");
     auto s = std::make_unique<torch::optim::AdamWParamState>();
-    s->step(step->second.item<int64_t>());
+    s->step(count.item<int64_t>());
     s->exp_avg(avg->second.to(p.device(), p.scalar_type()).clone());
     s->exp_avg_sq(avg_sq->second.to(p.device(), p.scalar_type()).clone());
     state[state_key(p)] = std::move(s);

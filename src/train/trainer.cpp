@@ -118,7 +118,8 @@ EvalResult Trainer::train() {
     for (int64_t step = start_step(); step < t.total_steps; ++step) {
       if (t.break_step > 0 && step > t.break_step) break;  // the reference's rule: steps up to break_step run
       progress.report(train_step(step));
-      state_ = TrainState{step, train_loader_->position()};
+      state_.step = step;
+      state_.loader_position = train_loader_->position();
       bool milestone = false;
       if (should_save(step, &milestone)) checkpointer_->save(state_, weights_, optimizer_.get(), config_, milestone);
     }

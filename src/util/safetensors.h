@@ -22,8 +22,16 @@ struct SafetensorsFile {
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
-// Throws std::runtime_error naming the file for a truncated file, a bad header, an unsupported
-// dtype or byte ranges that do not match shapes or overlap the end of the file.
+// Reads a whole file. Everything is checked against the file's size before any tensor is
+// allocated; a truncated file, a bad header, an unsupported dtype, a byte range that does not
+// match its shape, overlaps another or runs past the end, and a non-string metadata value are each
+// a std::runtime_error naming the file (and the tensor).
 SafetensorsFile load_safetensors(const std::string& path);
+
+// The same from the file's bytes in memory; `name` names it in errors.
+SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& name);
+
+// The safetensors dtype name of a tensor dtype ("F32", "BF16", ...).
+const char* safetensors_dtype_name(torch::ScalarType type);
 
 }  // namespace ttt

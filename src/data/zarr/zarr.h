@@ -41,6 +41,9 @@ class ZarrArrayReader {
   // or truncated chunks (naming the chunk file).
   void read(int64_t start, int64_t count, int64_t* out);
   std::vector<int64_t> read(int64_t start, int64_t count);
+  // The file of the first chunk of the array's shape that is not stored (not a regular file), or
+  // "" when all are. Costs one listing of the chunk directory, whatever the shape claims.
+  std::string first_missing_chunk() const;
 
  private:
   const std::vector<int64_t>& chunk(int64_t index);

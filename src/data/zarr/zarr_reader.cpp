@@ -2,6 +2,7 @@
 // chunks.
 #include <algorithm>
 #include <limits>
+#include <set>
 
 #include "data/zarr/zarr_internal.h"
 
@@ -40,6 +41,23 @@ void check_range(int64_t start, int64_t count, int64_t length, const fs::path& m
 }
 
 }  // namespace
+
+std::string ZarrArrayReader::first_missing_chunk() const {
+  const auto& layout = codec_->layout;
+  const int64_t chunks = (info_.length + info_.chunk_length - 1) / info_.chunk_length;
+  // The chunk files live in one directory (c/ for the default key encoding, the array directory
+  // otherwise): list it once, so a shape claiming 2^53 chunks costs no more than what is stored.
+  const fs::path first = zarr_detail::chunk_path(codec_->dir, layout.key_prefix, 0);
+  std::set<std::string> stored;
+  std::error_code ec;
+  for (fs::directory_iterator it(first.parent_path(), ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec)) stored.insert(it->path().filename().string());
+  for (int64_t i = 0; i < chunks; ++i) {
+    const fs::path file = zarr_detail::chunk_path(codec_->dir, layout.key_prefix, i);
+    if (!stored.count(file.filename().string())) return file.string();
+  }
+  return "";
+}
 
 void ZarrArrayReader::read(int64_t start, int64_t count, int64_t* out) {
   check_range(start, count, info_.length, codec_->metadata_file);
