@@ -43,10 +43,14 @@ int main(int argc, char** argv) {
       bytes += static_cast<int64_t>(text.size());
       tokens += static_cast<int64_t>(ids.size());
     }
-    nlohmann::json result = {{"tokenizer", tokenizer->name()}, {"books", books.size()},
-                             {"latin1_converted", converted}, {"bytes", bytes},
-                             {"tokens", tokens},             {"seconds", seconds},
-                             {"MB/s", bytes / seconds / 1e6}, {"bytes_per_token", double(bytes) / tokens},
+    nlohmann::json result = {{"tokenizer", tokenizer->name()},
+                             {"books", books.size()},
+                             {"latin1_converted", converted},
+                             {"bytes", bytes},
+                             {"tokens", tokens},
+                             {"seconds", seconds},
+                             {"MB/s", bytes / seconds / 1e6},
+                             {"bytes_per_token", double(bytes) / tokens},
                              {"load_seconds", load_seconds}};
     std::cout << result.dump() << std::endl;
   } catch (const std::exception& e) {

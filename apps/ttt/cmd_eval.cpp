@@ -8,7 +8,8 @@
 namespace ttt::cli {
 
 Run add_eval_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint: mean loss and loss by token position on the eval split");
+  auto* cmd =
+      app.add_subcommand("eval", "Evaluate a checkpoint: mean loss and loss by token position on the eval split");
   auto overrides = std::make_shared<std::vector<std::string>>();
   auto checkpoint = std::make_shared<std::string>();
   auto step = std::make_shared<int64_t>(-1);

@@ -5,13 +5,13 @@
 #include <iostream>
 
 #include "commands.h"
-#include "util/file_io.h"
 #include "infer/decoder.h"
 #include "infer/generate.h"
 #include "infer/state_file.h"
 #include "model/layers.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+#include "util/file_io.h"
 #include "util/runtime.h"
 
 namespace ttt::cli {
@@ -47,9 +47,10 @@ int run_generate(const GenerateArgs& args) {
   load_checkpoint_weights(step_dir, weights);
   const auto tokenizer = load_tokenizer(args.tokenizer.empty() ? config.training.tokenizer_name : args.tokenizer);
   if (tokenizer->vocab_size() > config.model.vocab_size || tokenizer->bos_id() != config.model.bos_token_id)
-    throw ConfigError("tokenizer " + tokenizer->name() + " (" + std::to_string(tokenizer->vocab_size()) + " tokens, BOS " +
-                      std::to_string(tokenizer->bos_id()) + ") does not fit the model (vocab_size " +
-                      std::to_string(config.model.vocab_size) + ", BOS " + std::to_string(config.model.bos_token_id) + ")");
+    throw ConfigError("tokenizer " + tokenizer->name() + " (" + std::to_string(tokenizer->vocab_size()) +
+                      " tokens, BOS " + std::to_string(tokenizer->bos_id()) + ") does not fit the model (vocab_size " +
+                      std::to_string(config.model.vocab_size) + ", BOS " + std::to_string(config.model.bos_token_id) +
+                      ")");
 
   const ModelConfig& cfg = config.model;
   const auto ttt = TttOptions::for_inference(config, /*test_time_training=*/!args.no_ttt);
@@ -62,8 +63,7 @@ int run_generate(const GenerateArgs& args) {
   if (ids.empty() && !state.last_logits.defined()) throw std::runtime_error("the prompt is empty");
 
   const auto prefill_start = std::chrono::steady_clock::now();
-  if (!ids.empty())
-    read_tokens(cfg, ttt, weights, state, torch::tensor(ids, torch::kInt64).view({1, -1}).to(device));
+  if (!ids.empty()) read_tokens(cfg, ttt, weights, state, torch::tensor(ids, torch::kInt64).view({1, -1}).to(device));
   const double prefill_seconds = seconds_since(prefill_start);
   if (!args.save_state.empty()) save_decode_state(args.save_state, cfg, ttt, weights, state);
 
@@ -82,29 +82,32 @@ int run_generate(const GenerateArgs& args) {
   const double decode_seconds = seconds_since(decode_start);
   std::cerr << "\n[" << ids.size() << " prompt tokens in " << prefill_seconds << " s; " << generated.size()
             << " generated in " << decode_seconds << " s; position " << state.position
-            << (ttt.enabled ? "; test-time training on" : "; test-time training off") << "]"
-            << std::endl;
+            << (ttt.enabled ? "; test-time training on" : "; test-time training off") << "]" << std::endl;
   return 0;
 }
 
 }  // namespace
 
 Run add_generate_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("generate", "Generate text from a checkpoint (E2E models learn from the prompt as they read it)");
+  auto* cmd = app.add_subcommand("generate",
+                                 "Generate text from a checkpoint (E2E models learn from the prompt as they read it)");
   auto args = std::make_shared<GenerateArgs>();
-  cmd->add_option("--checkpoint", args->checkpoint, "A checkpoint step directory or a run's checkpoint directory (latest step)")
+  cmd->add_option("--checkpoint", args->checkpoint,
+                  "A checkpoint step directory or a run's checkpoint directory (latest step)")
       ->required();
   cmd->add_option("--tokenizer", args->tokenizer,
                   "byte, or a tokenizer.json (or a directory holding one); default: the run's training.tokenizer_name");
   auto* prompt = cmd->add_option("--prompt", args->prompt, "The prompt text (BOS is prepended)");
-  auto* prompt_file =
-      cmd->add_option("--prompt-file", args->prompt_file, "Read the prompt from this file ('-': stdin; default: stdin)");
+  auto* prompt_file = cmd->add_option("--prompt-file", args->prompt_file,
+                                      "Read the prompt from this file ('-': stdin; default: stdin)");
   prompt->excludes(prompt_file);
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Stop after this many tokens (or at EOS)")
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Sampling seed: the same seed reproduces the text")->capture_default_str();
-  cmd->add_option("--temperature", args->sampling.temperature, "Softmax temperature; 0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", args->sampling.top_k, "Sample among the k most likely tokens; 0 = all")->capture_default_str();
+  cmd->add_option("--temperature", args->sampling.temperature, "Softmax temperature; 0 = greedy")
+      ->capture_default_str();
+  cmd->add_option("--top-k", args->sampling.top_k, "Sample among the k most likely tokens; 0 = all")
+      ->capture_default_str();
   cmd->add_option("--top-p", args->sampling.top_p, "Nucleus sampling: smallest set with this much mass; 1 = all")
       ->capture_default_str();
   cmd->add_option("--repetition-penalty", args->sampling.repetition_penalty,

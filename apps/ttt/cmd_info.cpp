@@ -13,10 +13,14 @@ namespace {
 
 std::string human(int64_t n) {
   char buf[32];
-  if (n >= 1000000000) std::snprintf(buf, sizeof(buf), "%.2fB", n / 1e9);
-  else if (n >= 1000000) std::snprintf(buf, sizeof(buf), "%.2fM", n / 1e6);
-  else if (n >= 1000) std::snprintf(buf, sizeof(buf), "%.2fK", n / 1e3);
-  else std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(n));
+  if (n >= 1000000000)
+    std::snprintf(buf, sizeof(buf), "%.2fB", n / 1e9);
+  else if (n >= 1000000)
+    std::snprintf(buf, sizeof(buf), "%.2fM", n / 1e6);
+  else if (n >= 1000)
+    std::snprintf(buf, sizeof(buf), "%.2fK", n / 1e3);
+  else
+    std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(n));
   return buf;
 }
 
@@ -43,7 +47,8 @@ Run add_info_command(CLI::App& app) {
     std::cout << "non_embedding: " << counts.non_embedding << "  # " << human(counts.non_embedding) << "\n";
     std::cout << "embedding: " << counts.embedding << "  # " << human(counts.embedding) << "\n";
     std::cout << "inner: " << counts.inner << "  # " << human(counts.inner)
-              << (config.training.train_mode == TrainMode::kMeta ? "  (fast weights, training.spec_inner)" : "  (pretrain mode: none)")
+              << (config.training.train_mode == TrainMode::kMeta ? "  (fast weights, training.spec_inner)"
+                                                                 : "  (pretrain mode: none)")
               << "\n";
     std::cout << "outer: " << counts.outer << "  # " << human(counts.outer) << "  (training.spec_outer)\n";
     return 0;

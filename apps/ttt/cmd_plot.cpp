@@ -65,8 +65,7 @@ Run add_plot_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "plot", "Plot runs as SVG: loss_by_position.svg (eval.json) and training_loss.svg (metrics.jsonl), overlaid");
   auto options = std::make_shared<PlotCommandOptions>();
-  cmd->add_option("runs", options->run_dirs, "Run directories (each with eval.json and/or metrics.jsonl)")
-      ->required();
+  cmd->add_option("runs", options->run_dirs, "Run directories (each with eval.json and/or metrics.jsonl)")->required();
   cmd->add_option("-o,--output", options->output, "Directory to write the SVG files into")->capture_default_str();
   cmd->add_flag("--log-x", options->log_x, "Logarithmic token-position axis (ticks at powers of 2)");
   return [options]() { return run_plot(*options); };

@@ -12,7 +12,8 @@ Run add_prepare_command(CLI::App& app) {
       "prepare", "Tokenize text documents into a zarr v3 dataset with train/val arrays (the official layout)");
   auto o = std::make_shared<PrepareOptions>();
   auto tokenizer = std::make_shared<std::string>("byte");
-  cmd->add_option("inputs", o->inputs, "Text files, or directories whose *.txt files are read (one file = one document)")
+  cmd->add_option("inputs", o->inputs,
+                  "Text files, or directories whose *.txt files are read (one file = one document)")
       ->required();
   cmd->add_option("-o,--output", o->output, "Dataset directory to create (a zarr group)")->required();
   cmd->add_option("--tokenizer", *tokenizer, "'byte' or the path of a Hugging Face tokenizer.json (or its directory)")
@@ -24,7 +25,8 @@ Run add_prepare_command(CLI::App& app) {
                   "Drop documents shorter than this many tokens (BOS and EOS included)")
       ->capture_default_str();
   cmd->add_option("--chunk-length", o->chunk_length, "Tokens per zarr chunk")->capture_default_str();
-  cmd->add_option("--dtype", o->dtype, "Array dtype: auto (uint16 if the vocabulary fits, else uint32), int32, uint32, int64, uint16")
+  cmd->add_option("--dtype", o->dtype,
+                  "Array dtype: auto (uint16 if the vocabulary fits, else uint32), int32, uint32, int64, uint16")
       ->capture_default_str();
   cmd->add_flag("--latin1", o->latin1_fallback,
                 "Read files that are not valid UTF-8 as Latin-1 (without it they are an error naming the byte offset)");

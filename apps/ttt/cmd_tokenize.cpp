@@ -5,8 +5,8 @@
 #include <stdexcept>
 
 #include "commands.h"
-#include "util/file_io.h"
 #include "tokenizer/tokenizer.h"
+#include "util/file_io.h"
 
 namespace ttt::cli {
 namespace {

@@ -8,7 +8,8 @@
 namespace ttt::cli {
 
 Run add_train_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "Train an experiment, e.g. ttt train +experiment=tiny/pretrain/pretrain-tiny-e2e");
+  auto* cmd =
+      app.add_subcommand("train", "Train an experiment, e.g. ttt train +experiment=tiny/pretrain/pretrain-tiny-e2e");
   auto overrides = std::make_shared<std::vector<std::string>>();
   add_overrides_option(*cmd, *overrides);
   return [overrides]() {

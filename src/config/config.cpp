@@ -65,10 +65,14 @@ const std::string& require(const std::optional<std::string>& value, const std::s
 
 std::string RawValue::describe() const {
   switch (kind) {
-    case Kind::Null: return "null";
-    case Kind::Missing: return std::string(kMissingMarker);
-    case Kind::List: return "a list";
-    case Kind::Scalar: break;
+    case Kind::Null:
+      return "null";
+    case Kind::Missing:
+      return std::string(kMissingMarker);
+    case Kind::List:
+      return "a list";
+    case Kind::Scalar:
+      break;
   }
   return "'" + text + "'";
 }
@@ -132,11 +136,21 @@ std::string quote_string(const std::string& text) {
   std::string quoted = "\"";
   for (char c : text) {
     switch (c) {
-      case '\\': quoted += "\\\\"; break;
-      case '"': quoted += "\\\""; break;
-      case '\n': quoted += "\\n"; break;
-      case '\t': quoted += "\\t"; break;
-      case '\r': quoted += "\\r"; break;
+      case '\\':
+        quoted += "\\\\";
+        break;
+      case '"':
+        quoted += "\\\"";
+        break;
+      case '\n':
+        quoted += "\\n";
+        break;
+      case '\t':
+        quoted += "\\t";
+        break;
+      case '\r':
+        quoted += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
@@ -152,14 +166,17 @@ std::string quote_string(const std::string& text) {
 
 std::string render_value(const RawValue& value) {
   switch (value.kind) {
-    case RawValue::Kind::Null: return "null";
-    case RawValue::Kind::Missing: return std::string(kMissingMarker);
+    case RawValue::Kind::Null:
+      return "null";
+    case RawValue::Kind::Missing:
+      return std::string(kMissingMarker);
     case RawValue::Kind::List: {
       std::vector<std::string> items;
       for (const RawValue& item : value.items) items.push_back(render_value(item));
       return "[" + join(items, ", ") + "]";
     }
-    case RawValue::Kind::Scalar: break;
+    case RawValue::Kind::Scalar:
+      break;
   }
   if (!value.quoted) return value.text;  // numbers and booleans written by raw_from_config
   // A literal "${" must not be read back as an interpolation.
@@ -194,8 +211,8 @@ std::string emit_yaml(const RawConfig& raw) {
   std::string yaml;
   std::vector<std::string> open_sections;
   for (const auto& [key, rendered] : lines) {
-    std::vector<std::string> path = key == kDataPathsSection ? split(key, '.')
-                                                             : split(key.substr(0, key.rfind('.')), '.');
+    std::vector<std::string> path =
+        key == kDataPathsSection ? split(key, '.') : split(key.substr(0, key.rfind('.')), '.');
     const std::string leaf = key == kDataPathsSection ? std::string() : key.substr(key.rfind('.') + 1);
     if (key == kDataPathsSection) path.pop_back();
     std::size_t common = 0;

@@ -11,16 +11,18 @@
 #include <utility>
 #include <vector>
 
+#include "util/strings.h"
+
 namespace ttt {
 
 // The closed choices of the configuration, parsed once when the configuration is loaded. Their
 // spellings in YAML and on the command line are listed by enum_spellings<E>() (config.cpp).
-enum class TrainMode { kPretrain, kMeta };                  // "pretrain" | "meta"
+enum class TrainMode { kPretrain, kMeta };                       // "pretrain" | "meta"
 enum class SeqModelingBlock { kSelfAttention, kSlidingWindow };  // "self_attention" | "SWA"
-enum class DType { kFloat32, kBFloat16 };                   // "fp32" | "bf16" ("float32", "bfloat16" accepted)
-enum class LoadPart { kNone, kParams, kAll };               // "none" | "params" | "all"
-enum class OptimizerType { kAdamW, kSGD };                  // "adamw" | "sgd"
-enum class FeedForwardPrime { kSwiGLU };                    // "swiglu" (the only one in the reference)
+enum class DType { kFloat32, kBFloat16 };                        // "fp32" | "bf16" ("float32", "bfloat16" accepted)
+enum class LoadPart { kNone, kParams, kAll };                    // "none" | "params" | "all"
+enum class OptimizerType { kAdamW, kSGD };                       // "adamw" | "sgd"
+enum class FeedForwardPrime { kSwiGLU };                         // "swiglu" (the only one in the reference)
 
 // An enum's spellings: the first one of each value is canonical (what to_yaml writes); later
 // ones are accepted aliases.
@@ -52,7 +54,8 @@ const std::string& to_string(E value) {
 // settings). The message is one line that names the key.
 class ConfigError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  // Line breaks in the message (from a parser quoting its input, say) become spaces.
+  explicit ConfigError(const std::string& message) : std::runtime_error(single_line(message)) {}
 };
 
 struct ModelConfig {
@@ -88,13 +91,13 @@ struct ModelConfig {
   std::string remat_multiple_gd;
   SeqModelingBlock seq_modeling_block = SeqModelingBlock::kSelfAttention;
   double rope_theta = 10000.0;
-  int64_t output_size = 32000;  // lm_head width when embeddings are not tied
+  int64_t output_size = 32000;             // lm_head width when embeddings are not tied
   DType compute_dtype = DType::kBFloat16;  // matmuls
   DType param_dtype = DType::kFloat32;     // stored parameters
   DType state_dtype = DType::kFloat32;     // fast weights of the inner loop
-  bool unroll_block_scan = false;  // parity only: XLA scan unrolling in the reference
-  bool unroll_inner_scan = false;  // parity only: likewise
-  bool force_flash = false;        // parity only: the reference's cuDNN attention kernel and its sharding constraints
+  bool unroll_block_scan = false;          // parity only: XLA scan unrolling in the reference
+  bool unroll_inner_scan = false;          // parity only: likewise
+  bool force_flash = false;  // parity only: the reference's cuDNN attention kernel and its sharding constraints
   int64_t suffix_len = 0;
   bool prime = false;
   bool qk_norm = true;
@@ -179,8 +182,8 @@ struct BackendConfig {
   std::optional<int64_t> num_devices;
   std::optional<std::string> compilation_cache_dir = std::string("/tmp/jax_cache");
   // Ours:
-  std::string device = "cpu";   // cpu | cuda | cuda:N
-  int64_t num_threads = 0;      // intra-op CPU threads; 0 = LibTorch's default
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  int64_t num_threads = 0;     // intra-op CPU threads; 0 = LibTorch's default
 };
 
 struct CheckpointConfig {

@@ -32,7 +32,7 @@ struct DefaultsEntry {
 };
 
 struct ConfigFile {
-  std::string name;  // path below the config dir without ".yaml", e.g. "model/125m"
+  std::string name;   // path below the config dir without ".yaml", e.g. "model/125m"
   std::string where;  // for messages: "model/125m.yaml"
   YAML::Node body;
   std::vector<DefaultsEntry> defaults;  // always holds `_self_` (appended when not written)
@@ -42,8 +42,8 @@ struct ConfigFile {
 // Names the reference registers as structured configs (ConfigStore): here, the typed defaults.
 bool is_schema_config(const std::string& name) {
   const std::string base = name.substr(name.rfind('/') + 1);
-  return base == "base_training" || base == "base_model" || base == "base_backend" ||
-         base == "base_checkpoint" || base == "base_deploy_paths" || base == "base_config";
+  return base == "base_training" || base == "base_model" || base == "base_backend" || base == "base_checkpoint" ||
+         base == "base_deploy_paths" || base == "base_config";
 }
 
 std::string parent_dir(const std::string& name) {
@@ -70,7 +70,8 @@ std::optional<std::string> header_package(const std::string& text) {
   return std::nullopt;
 }
 
-DefaultsEntry parse_defaults_entry(const YAML::Node& item, const std::string& containing_dir, const std::string& where) {
+DefaultsEntry parse_defaults_entry(const YAML::Node& item, const std::string& containing_dir,
+                                   const std::string& where) {
   DefaultsEntry entry;
   std::string spelled;
   if (item.IsScalar()) {
@@ -164,7 +165,8 @@ class ConfigTree {
     std::sort(options.begin(), options.end());
     std::vector<std::string> close = closest_matches(wanted, options, std::max<std::size_t>(2, wanted.size() / 4));
     // Only the nearest (ties included): a second-best guess is noise.
-    while (close.size() > 1 && edit_distance(wanted, close.back()) > edit_distance(wanted, close.front())) close.pop_back();
+    while (close.size() > 1 && edit_distance(wanted, close.back()) > edit_distance(wanted, close.front()))
+      close.pop_back();
     if (!close.empty()) return "; did you mean '" + join(close, "' or '") + "'?";
     // Otherwise what the folder holds: options, and sub-folders written with a trailing '/'.
     std::vector<std::string> siblings;
@@ -240,8 +242,8 @@ void apply_group_word(std::vector<DefaultsEntry>& primary, const CommandLineWord
   switch (word.action) {
     case CommandLineWord::Action::Add:
       if (existing != nullptr) {
-        throw ConfigError("'" + word.spelled + "': " + word.key + " is already in the defaults list; use " +
-                          word.key + "=" + word.value + " to change it");
+        throw ConfigError("'" + word.spelled + "': " + word.key + " is already in the defaults list; use " + word.key +
+                          "=" + word.value + " to change it");
       }
       primary.push_back(DefaultsEntry{DefaultsEntry::Kind::Group, false, word.key, word.value, std::nullopt, true});
       return;
@@ -252,14 +254,15 @@ void apply_group_word(std::vector<DefaultsEntry>& primary, const CommandLineWord
           primary.push_back(DefaultsEntry{DefaultsEntry::Kind::Group, false, word.key, word.value, std::nullopt, true});
           return;
         }
-        throw ConfigError("'" + word.spelled + "': " + word.key + " is not in the defaults list; use +" +
-                          word.key + "=" + word.value + " to add it");
+        throw ConfigError("'" + word.spelled + "': " + word.key + " is not in the defaults list; use +" + word.key +
+                          "=" + word.value + " to add it");
       }
       existing->option = word.value;
       existing->from_command_line = true;
       return;
     case CommandLineWord::Action::Delete:
-      if (existing == nullptr) throw ConfigError("'" + word.spelled + "': " + word.key + " is not in the defaults list");
+      if (existing == nullptr)
+        throw ConfigError("'" + word.spelled + "': " + word.key + " is not in the defaults list");
       existing->option = std::nullopt;
       existing->from_command_line = true;
       return;
@@ -336,7 +339,8 @@ class Composer {
         for (const auto& [override_entry, where] : overrides) {
           DefaultsEntry* selected = find_group(entries, override_entry.target);
           if (selected == nullptr) {
-            throw ConfigError(where + ": 'override /" + override_entry.target + "' matches no group in the defaults list");
+            throw ConfigError(where + ": 'override /" + override_entry.target +
+                              "' matches no group in the defaults list");
           }
           if (selected->from_command_line || selected->option == override_entry.option) continue;
           selected->option = override_entry.option;
@@ -383,9 +387,11 @@ class Composer {
     }
   }
 
-  void expand_file(const ConfigFile& file, const std::string& package, RawConfig& raw, std::vector<std::string>& stack) {
+  void expand_file(const ConfigFile& file, const std::string& package, RawConfig& raw,
+                   std::vector<std::string>& stack) {
     if (std::find(stack.begin(), stack.end(), file.name) != stack.end()) {
-      throw ConfigError(file.where + ": defaults list includes itself (" + join(stack, " -> ") + " -> " + file.name + ")");
+      throw ConfigError(file.where + ": defaults list includes itself (" + join(stack, " -> ") + " -> " + file.name +
+                        ")");
     }
     stack.push_back(file.name);
     expand_entries(file, file.defaults, package, raw, stack);
@@ -463,9 +469,14 @@ Config load_resolved_config(const std::string& path, const std::vector<std::stri
   if (!stream) throw ConfigError("cannot read resolved config '" + path + "'");
   std::stringstream text;
   text << stream.rdbuf();
+  return parse_resolved_config(text.str(), path, overrides);
+}
+
+Config parse_resolved_config(const std::string& text, const std::string& path,
+                             const std::vector<std::string>& overrides) {
   YAML::Node node;
   try {
-    node = YAML::Load(text.str());
+    node = YAML::Load(text);
   } catch (const YAML::Exception& error) {
     throw ConfigError(path + ": " + error.what());
   }

@@ -34,5 +34,8 @@ std::string to_yaml(const Config& config);
 // Loads a resolved-config YAML file written by to_yaml (e.g. from a checkpoint or run directory),
 // then applies `overrides` on top of it.
 Config load_resolved_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// The same from the file's text; `path` names it in errors.
+Config parse_resolved_config(const std::string& text, const std::string& path,
+                             const std::vector<std::string>& overrides = {});
 
 }  // namespace ttt

@@ -15,12 +15,14 @@
 namespace ttt {
 namespace {
 
+FieldSpec make_field(const char* key, FieldRef (*ref)(Config&), UnsetStyle unset) {
+  return FieldSpec{key, ref, unset, FieldUse::kUsed, "", FieldBounds{}};
+}
+
 // One registry entry: the key is spelled once, as the member path it reads.
 #define TTT_FIELD(section, name, unset) \
-  FieldSpec {                                                                                         \
-    #section "." #name, [](Config& c) { return field_ref(&c.section.name); }, UnsetStyle::unset, FieldUse::kUsed, "", \
-        FieldBounds {}                                                                                  \
-  }
+  make_field(                           \
+      #section "." #name, [](Config& c) { return field_ref(&c.section.name); }, UnsetStyle::unset)
 
 FieldSpec parity(FieldSpec spec, const char* what_it_does_in_the_reference) {
   spec.use = FieldUse::kParity;
@@ -48,11 +50,11 @@ FieldSpec positive_up_to(FieldSpec spec, long double max) {
 
 // Bounds keep every size far beyond the official 3B / 128K configurations and far below what
 // would overflow a count or ask for an absurd allocation before anything else is checked.
-constexpr long double kMaxVocab = 1 << 24;       // Llama-3: 128256
-constexpr long double kMaxWidth = 1 << 18;       // hidden and MLP widths (3B: 3072 / 8192)
+constexpr long double kMaxVocab = 1 << 24;  // Llama-3: 128256
+constexpr long double kMaxWidth = 1 << 18;  // hidden and MLP widths (3B: 3072 / 8192)
 constexpr long double kMaxLayers = 1 << 12;
-constexpr long double kMaxTokens = 1 << 24;      // sequence, window and chunk lengths (official: 128K)
-constexpr long double kMaxBatch = 1 << 20;       // sequences per batch, accumulation steps
+constexpr long double kMaxTokens = 1 << 24;  // sequence, window and chunk lengths (official: 128K)
+constexpr long double kMaxBatch = 1 << 20;   // sequences per batch, accumulation steps
 constexpr long double kMaxSteps = 1LL << 40;
 constexpr long double kMaxSeed = 1LL << 62;
 constexpr long double kMaxLearningRate = 1e6;
@@ -74,24 +76,25 @@ std::vector<FieldSpec> optimizer_fields(std::vector<FieldSpec> fields, bool inne
       f = in_range(f, 0, 1e12L);
     const bool sgd_uses = leaf == "optimizer_type" || leaf == "lr" || leaf == "clip_gradient";
     if (inner && !sgd_uses) f = parity(f, kOptimizerParityNote);
-    if (!inner && leaf == "bf16_momentum")
-      f = default_only(f, "bf16 optimizer moments are not supported; use false");
+    if (!inner && leaf == "bf16_momentum") f = default_only(f, "bf16 optimizer moments are not supported; use false");
   }
   return fields;
 }
 
-#define TTT_OPTIMIZER_FIELDS(section)                                                                                \
-  {TTT_FIELD(section, optimizer_type, Null), TTT_FIELD(section, init_lr, Null), TTT_FIELD(section, end_lr, Null),    \
-   TTT_FIELD(section, lr, Null),             TTT_FIELD(section, lr_warmup_steps, Null),                              \
-   TTT_FIELD(section, lr_decay_steps, Null), TTT_FIELD(section, b1, Null),                                           \
-   TTT_FIELD(section, b2, Null),             TTT_FIELD(section, clip_gradient, Null),                                \
-   TTT_FIELD(section, weight_decay, Null),   TTT_FIELD(section, bf16_momentum, Null),                                \
-   TTT_FIELD(section, emb_wd, Null)}
+#define TTT_OPTIMIZER_FIELDS(section)                                                                              \
+  {                                                                                                                \
+    TTT_FIELD(section, optimizer_type, Null), TTT_FIELD(section, init_lr, Null), TTT_FIELD(section, end_lr, Null), \
+        TTT_FIELD(section, lr, Null), TTT_FIELD(section, lr_warmup_steps, Null),                                   \
+        TTT_FIELD(section, lr_decay_steps, Null), TTT_FIELD(section, b1, Null), TTT_FIELD(section, b2, Null),      \
+        TTT_FIELD(section, clip_gradient, Null), TTT_FIELD(section, weight_decay, Null),                           \
+        TTT_FIELD(section, bf16_momentum, Null), TTT_FIELD(section, emb_wd, Null)                                  \
+  }
 
 std::vector<FieldSpec> build_registry() {
   const char* const kWandb = "Weights & Biases settings (logging here goes to metrics.jsonl)";
-  const char* const kRemat = "a JAX rematerialisation policy inside a block; recomputation here is chunk-level "
-                             "(training.inner_remat_freq)";
+  const char* const kRemat =
+      "a JAX rematerialisation policy inside a block; recomputation here is chunk-level "
+      "(training.inner_remat_freq)";
   const char* const kDropout = "dropout is not supported (every official config uses 0)";
   const char* const kMultiHost = "JAX multi-host initialisation; one process drives the device here";
   std::vector<FieldSpec> fields = {
@@ -194,7 +197,8 @@ std::vector<FieldSpec> build_registry() {
       in_range(TTT_FIELD(backend, num_processes, Null), 1, kMaxBatch),
       parity(TTT_FIELD(backend, process_id, Null), kMultiHost),
       parity(TTT_FIELD(backend, local_device_ids, Null), kMultiHost),
-      parity(TTT_FIELD(backend, backend, Null), "the JAX platform name (cpu or gpu); backend.device selects the device here"),
+      parity(TTT_FIELD(backend, backend, Null),
+             "the JAX platform name (cpu or gpu); backend.device selects the device here"),
       parity(TTT_FIELD(backend, num_devices, Null), kMultiHost),
       parity(TTT_FIELD(backend, compilation_cache_dir, Null), "the XLA compilation cache"),
       TTT_FIELD(backend, device, Null),
@@ -252,9 +256,8 @@ int64_t parse_int(const std::string& key, const RawValue& value) {
   if (value.kind != RawValue::Kind::Scalar) throw_type_error(key, "an integer", value);
   const std::string text = trim(value.text);
   std::size_t start = (!text.empty() && (text[0] == '-' || text[0] == '+')) ? 1 : 0;
-  const bool digits_only = text.size() > start && std::all_of(text.begin() + start, text.end(), [](char c) {
-                             return c >= '0' && c <= '9';
-                           });
+  const bool digits_only =
+      text.size() > start && std::all_of(text.begin() + start, text.end(), [](char c) { return c >= '0' && c <= '9'; });
   errno = 0;
   const long long parsed = digits_only ? std::strtoll(text.c_str(), nullptr, 10) : 0;
   if (!digits_only || errno == ERANGE) throw_type_error(key, "an integer", value);
@@ -484,7 +487,8 @@ Config config_from_raw(const RawConfig& raw) {
     if (auto* map = std::get_if<DataPaths*>(&ref)) {
       for (auto it = raw.lower_bound(key + "."); it != raw.end() && is_data_path_key(it->first); ++it) {
         const std::string name = it->first.substr(key.size() + 1);
-        (**map)[name] = is_unset(it->second) ? std::nullopt : std::optional<std::string>(parse_string(it->first, it->second));
+        (**map)[name] =
+            is_unset(it->second) ? std::nullopt : std::optional<std::string>(parse_string(it->first, it->second));
       }
       continue;
     }

@@ -103,11 +103,11 @@ struct FieldBounds {
 };
 
 struct FieldSpec {
-  const char* key;            // dotted, e.g. "training.optimizer_outer.lr"
-  FieldRef (*ref)(Config&);   // the member this key reads and writes
+  const char* key;           // dotted, e.g. "training.optimizer_outer.lr"
+  FieldRef (*ref)(Config&);  // the member this key reads and writes
   UnsetStyle unset;
   FieldUse use = FieldUse::kUsed;
-  const char* note = "";      // kParity: what it does in the reference; kDefaultOnly: why only the default
+  const char* note = "";  // kParity: what it does in the reference; kDefaultOnly: why only the default
   FieldBounds bounds;
 };
 

@@ -87,18 +87,18 @@ void validate_config(const Config& config) {
   check(is_device(config.backend.device),
         "backend.device: unknown device '" + config.backend.device + "' (allowed: cpu, cuda, cuda:N)");
   check(training.seq_length % model.mini_batch_size == 0,
-        "training.seq_length (" + std::to_string(training.seq_length) + ") must be a multiple of model.mini_batch_size (" +
-            std::to_string(model.mini_batch_size) + ")");
-  check(model.suffix_len <= model.num_hidden_layers,
-        "model.suffix_len (" + std::to_string(model.suffix_len) + ") must be between 0 and model.num_hidden_layers (" +
-            std::to_string(model.num_hidden_layers) + ")");
+        "training.seq_length (" + std::to_string(training.seq_length) +
+            ") must be a multiple of model.mini_batch_size (" + std::to_string(model.mini_batch_size) + ")");
+  check(model.suffix_len <= model.num_hidden_layers, "model.suffix_len (" + std::to_string(model.suffix_len) +
+                                                         ") must be between 0 and model.num_hidden_layers (" +
+                                                         std::to_string(model.num_hidden_layers) + ")");
   check(!(meta && model.sliding_window_size < model.mini_batch_size),
         "model.sliding_window_size (" + std::to_string(model.sliding_window_size) +
             ") must be at least model.mini_batch_size (" + std::to_string(model.mini_batch_size) +
             ") when training.train_mode is meta");
-  check(model.hidden_size % model.num_attention_heads == 0,
-        "model.hidden_size (" + std::to_string(model.hidden_size) + ") must be divisible by model.num_attention_heads (" +
-            std::to_string(model.num_attention_heads) + ")");
+  check(model.hidden_size % model.num_attention_heads == 0, "model.hidden_size (" + std::to_string(model.hidden_size) +
+                                                                ") must be divisible by model.num_attention_heads (" +
+                                                                std::to_string(model.num_attention_heads) + ")");
   check((model.hidden_size / model.num_attention_heads) % 2 == 0,
         "model.hidden_size / model.num_attention_heads (head dim " +
             std::to_string(model.hidden_size / model.num_attention_heads) + ") must be even: RoPE rotates pairs");
@@ -119,9 +119,11 @@ void validate_config(const Config& config) {
         "model.eos_token_id (" + std::to_string(model.eos_token_id) + ") is outside the vocabulary (model.vocab_size " +
             std::to_string(model.vocab_size) + ")");
   const OptimizerConfig& outer = training.optimizer_outer;
-  check(!(outer.optimizer_type == OptimizerType::kAdamW && outer.lr != 0 && outer.lr_decay_steps <= outer.lr_warmup_steps),
+  check(!(outer.optimizer_type == OptimizerType::kAdamW && outer.lr != 0 &&
+          outer.lr_decay_steps <= outer.lr_warmup_steps),
         "training.optimizer_outer.lr_decay_steps (" + std::to_string(outer.lr_decay_steps) +
-            ") must be greater than training.optimizer_outer.lr_warmup_steps (" + std::to_string(outer.lr_warmup_steps) +
+            ") must be greater than training.optimizer_outer.lr_warmup_steps (" +
+            std::to_string(outer.lr_warmup_steps) +
             "): the cosine decay runs between them (the reference's optax schedule rejects this too)");
   check(config.backend.num_processes.value_or(1) <= 1,
         "backend.num_processes = " + std::to_string(config.backend.num_processes.value_or(1)) +

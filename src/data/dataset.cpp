@@ -12,9 +12,10 @@ std::unique_ptr<TokenSource> open_split(const Config& config, const std::string&
   if (t.dummy_dataset) {
     // Training: up to 2^25 tokens like the reference's dummy source, fewer when a run needs less.
     // Evaluation: four eval batches, a smoke test of the eval path rather than a measurement.
-    const int64_t n = split == t.eval_split
-                          ? (t.seq_length + 1) * eval_batch_size(t) * 4 + 1
-                          : std::min<int64_t>(1 << 25, std::max<int64_t>(1 << 20, (t.seq_length + 1) * t.global_batch_size * 8));
+    const int64_t n =
+        split == t.eval_split
+            ? (t.seq_length + 1) * eval_batch_size(t) * 4 + 1
+            : std::min<int64_t>(1 << 25, std::max<int64_t>(1 << 20, (t.seq_length + 1) * t.global_batch_size * 8));
     const uint64_t seed = static_cast<uint64_t>(t.data_seed) * 2 + (split == t.eval_split ? 1 : 0);
     return dummy_token_source(n, m.vocab_size, seed);
   }
@@ -22,7 +23,8 @@ std::unique_ptr<TokenSource> open_split(const Config& config, const std::string&
   if (!std::filesystem::exists(path))
     throw ConfigError("training.dataset_path: '" + path + "' does not exist (prepare a dataset with `ttt prepare`)");
   if (!is_zarr_group(path))
-    throw ConfigError("training.dataset_path: '" + path + "' is not a zarr dataset (no group zarr.json; prepare one with `ttt prepare`)");
+    throw ConfigError("training.dataset_path: '" + path +
+                      "' is not a zarr dataset (no group zarr.json; prepare one with `ttt prepare`)");
   return std::make_unique<ZarrTokenSource>((std::filesystem::path(path) / split).string());
 }
 
@@ -50,8 +52,8 @@ std::unique_ptr<SequenceLoader> make_eval_loader(const Config& config, int64_t r
   const auto& t = config.training;
   const int64_t batch = eval_batch_size(t);
   if (batch % world_size != 0)
-    throw ConfigError("the evaluation batch of " + std::to_string(batch) + " sequences must be divisible by the number of processes (" +
-                      std::to_string(world_size) + ")");
+    throw ConfigError("the evaluation batch of " + std::to_string(batch) +
+                      " sequences must be divisible by the number of processes (" + std::to_string(world_size) + ")");
   auto source = open_split(config, t.eval_split);
   const int64_t samples = source->size() > 0 ? (source->size() - 1) / t.seq_length : 0;
   if (samples < batch)

@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 #include <stdexcept>
-
-#include <nlohmann/json.hpp>
 
 #include "data/text_documents.h"
 #include "data/zarr/zarr.h"
@@ -48,7 +47,8 @@ bool is_prepared_dataset(const fs::path& dir) {
   try {
     const auto attributes = nlohmann::json::parse(read_file((dir / "zarr.json").string())).at("attributes");
     return attributes.value("written_by", "") == kWrittenBy ||
-           (attributes.contains("tokenizer") && attributes.contains("documents") && attributes.contains("val_fraction"));
+           (attributes.contains("tokenizer") && attributes.contains("documents") &&
+            attributes.contains("val_fraction"));
   } catch (const std::exception&) {
     return false;
   }
@@ -73,7 +73,8 @@ PrepareReport prepare_dataset(const PrepareOptions& options, const Tokenizer& to
   const auto start = std::chrono::steady_clock::now();
   if (options.output.empty()) throw std::runtime_error("prepare: no output path");
   if (options.val_fraction < 0 || options.val_fraction >= 1)
-    throw std::runtime_error("prepare: validation fraction must be in [0, 1), got " + std::to_string(options.val_fraction));
+    throw std::runtime_error("prepare: validation fraction must be in [0, 1), got " +
+                             std::to_string(options.val_fraction));
   if (options.chunk_length < kMinChunkLength || options.chunk_length > kMaxChunkLength)
     throw std::runtime_error("prepare: chunk length must be in [" + std::to_string(kMinChunkLength) + ", " +
                              std::to_string(kMaxChunkLength) + "] tokens, got " + std::to_string(options.chunk_length));

@@ -27,8 +27,8 @@ struct PrepareOptions {
   uint64_t seed = 0;                // the document split's seed
   int64_t min_document_tokens = 0;  // shorter documents (BOS/EOS included) are dropped
   int64_t chunk_length = 1 << 20;   // tokens per zarr chunk
-  std::string dtype = "auto";       // auto (uint16 when the vocabulary fits, else uint32) | int32 | uint32 | int64 | uint16
-  bool latin1_fallback = false;     // read non-UTF-8 files as Latin-1 instead of failing
+  std::string dtype = "auto";  // auto (uint16 when the vocabulary fits, else uint32) | int32 | uint32 | int64 | uint16
+  bool latin1_fallback = false;  // read non-UTF-8 files as Latin-1 instead of failing
   bool overwrite = false;
 };
 

@@ -16,8 +16,8 @@ SequenceLoader::SequenceLoader(std::unique_ptr<TokenSource> source, LoaderOption
                                 std::to_string(options_.world_size));
   const int64_t n = source_->size();
   num_samples_ = n > 0 ? (n - 1) / options_.seq_length : 0;
-  const int64_t host_batches = num_samples_ / options_.batch_size;   // drop the partial batch
-  batches_per_pass_ = host_batches / options_.world_size;            // equal count on every rank
+  const int64_t host_batches = num_samples_ / options_.batch_size;  // drop the partial batch
+  batches_per_pass_ = host_batches / options_.world_size;           // equal count on every rank
   if (batches_per_pass_ < 1)
     throw std::runtime_error(source_->describe() + ": " + std::to_string(n) + " tokens give " +
                              std::to_string(num_samples_) + " samples of " + std::to_string(options_.seq_length) +

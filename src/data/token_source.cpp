@@ -36,8 +36,9 @@ std::unique_ptr<TokenSource> dummy_token_source(int64_t num_tokens, int64_t voca
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int64_t> draw(0, std::min<int64_t>(kDummyTokenRange, vocab_size) - 1);
   for (auto& t : tokens) t = draw(rng);
-  return std::make_unique<VectorTokenSource>(std::move(tokens), "dummy dataset (" + std::to_string(num_tokens) +
-                                                                    " random tokens, seed " + std::to_string(seed) + ")");
+  return std::make_unique<VectorTokenSource>(
+      std::move(tokens),
+      "dummy dataset (" + std::to_string(num_tokens) + " random tokens, seed " + std::to_string(seed) + ")");
 }
 
 }  // namespace ttt

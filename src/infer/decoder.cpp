@@ -16,9 +16,7 @@ int64_t first_fast_block(const ModelConfig& cfg, const TttOptions& ttt) {
   return ttt.enabled ? cfg.num_hidden_layers - cfg.suffix_len : cfg.num_hidden_layers;
 }
 
-int64_t logits_width(const ModelWeights& w) {
-  return w.lm_head().defined() ? w.lm_head().size(1) : w.wte().size(0);
-}
+int64_t logits_width(const ModelWeights& w) { return w.lm_head().defined() ? w.lm_head().size(1) : w.wte().size(0); }
 
 // Blocks [0, end) with their stored weights over h, whose first token sits at `start`.
 torch::Tensor stored_blocks(const ModelConfig& cfg, const ModelWeights& w, DecodeState& state, torch::Tensor h,
@@ -49,8 +47,8 @@ void learn_pending_chunk(const ModelConfig& cfg, const TttOptions& ttt, const Mo
                          const torch::Tensor& next_id) {
   const int64_t b = cfg.mini_batch_size;
   if (state.pending_hidden.size(1) != b)
-    throw std::logic_error("pending chunk holds " + std::to_string(state.pending_hidden.size(1)) + " tokens, expected " +
-                           std::to_string(b));
+    throw std::logic_error("pending chunk holds " + std::to_string(state.pending_hidden.size(1)) +
+                           " tokens, expected " + std::to_string(b));
   auto targets = torch::cat({state.pending_ids.slice(1, 1), next_id}, 1);
   FastState chunk_start{state.fast.weights, state.chunk_start_caches, state.fast.position - b};
   learn_chunk(cfg, ttt, w, state, std::move(chunk_start), state.pending_hidden, targets);
@@ -107,8 +105,8 @@ DecodeState start_decoding(const ModelConfig& cfg, const TttOptions& ttt, const 
       state.window_caches.push_back(empty_kv_cache(cfg, batch, dtype, device));
   }
   if (!full_attention(cfg))
-    state.rope = attention_rope_table(cfg, 0, cfg.sliding_window_size + state.segment,
-                                      accumulation_dtype(dtype), device);
+    state.rope =
+        attention_rope_table(cfg, 0, cfg.sliding_window_size + state.segment, accumulation_dtype(dtype), device);
   if (ttt.enabled) state.fast = init_fast_state(cfg, w, ttt, batch, /*through_outer=*/false);
   state.seen = torch::zeros({batch, logits_width(w)}, torch::TensorOptions().dtype(torch::kBool).device(device));
   return state;
@@ -116,7 +114,8 @@ DecodeState start_decoding(const ModelConfig& cfg, const TttOptions& ttt, const 
 
 torch::Tensor read_tokens(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w, DecodeState& state,
                           const torch::Tensor& input, bool all_logits) {
-  if (input.dim() != 2 || input.size(1) == 0) throw std::invalid_argument("read_tokens: ids must be [B, n] with n >= 1");
+  if (input.dim() != 2 || input.size(1) == 0)
+    throw std::invalid_argument("read_tokens: ids must be [B, n] with n >= 1");
   const auto ids = input.to(w.wte().device(), torch::kInt64);
   const int64_t n = ids.size(1), S = state.segment, b = cfg.mini_batch_size;
   {
@@ -146,7 +145,8 @@ torch::Tensor read_tokens(const ModelConfig& cfg, const TttOptions& ttt, const M
       const int64_t q = seg_start + p;
       const int64_t piece = std::min(len - p, b - q % b);
       const bool last_piece = last_segment && p + piece == len;
-      if (q % b == 0 && state.pending_hidden.defined()) learn_pending_chunk(cfg, ttt, w, state, seg_ids.slice(1, p, p + 1));
+      if (q % b == 0 && state.pending_hidden.defined())
+        learn_pending_chunk(cfg, ttt, w, state, seg_ids.slice(1, p, p + 1));
       const auto piece_hidden = h.slice(1, p, p + piece);
       const int64_t target_end = offset + p + piece + 1;  // one past the piece's last target in `ids`
       if (piece == b && target_end <= n) {

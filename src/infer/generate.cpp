@@ -17,9 +17,10 @@ size_t sequence_length(unsigned char lead) {
 }  // namespace
 
 std::vector<int64_t> generate_tokens(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
-                                     DecodeState& state,
-                                     const GenerateOptions& options, const std::function<void(int64_t)>& on_token) {
-  if (!state.last_logits.defined()) throw std::invalid_argument("generation needs a prompt: the state has read no token");
+                                     DecodeState& state, const GenerateOptions& options,
+                                     const std::function<void(int64_t)>& on_token) {
+  if (!state.last_logits.defined())
+    throw std::invalid_argument("generation needs a prompt: the state has read no token");
   if (state.last_logits.size(0) != 1) throw std::invalid_argument("generation decodes one sequence (batch 1)");
   check_sampling_options(options.sampling);
   std::mt19937_64 rng(options.seed);
@@ -38,7 +39,8 @@ std::string Utf8Stream::push(const std::string& bytes) {
   held_ += bytes;
   // Find the start of the last sequence (at most 3 continuation bytes back).
   size_t start = held_.size();
-  while (start > 0 && held_.size() - start < 4 && (static_cast<unsigned char>(held_[start - 1]) & 0xC0) == 0x80) --start;
+  while (start > 0 && held_.size() - start < 4 && (static_cast<unsigned char>(held_[start - 1]) & 0xC0) == 0x80)
+    --start;
   if (start == 0) {
     std::string out;
     out.swap(held_);

@@ -24,8 +24,7 @@ struct GenerateOptions {
 // the last is read into the state (the last one's logits would never be used). `on_token` sees
 // each token as soon as it is sampled, EOS included. Returns the generated ids.
 std::vector<int64_t> generate_tokens(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
-                                     DecodeState& state,
-                                     const GenerateOptions& options,
+                                     DecodeState& state, const GenerateOptions& options,
                                      const std::function<void(int64_t)>& on_token = nullptr);
 
 // Holds back the bytes of an incomplete UTF-8 sequence at the end of what it was given, so text

@@ -1,10 +1,9 @@
 #include "infer/latency_bench.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
 #include <cstdio>
@@ -61,9 +60,7 @@ const LatencyResult* find(const std::vector<LatencyResult>& results, const std::
 std::vector<std::pair<std::string, Config>> latency_bench_variants(const std::string& size,
                                                                    const std::vector<std::string>& variants,
                                                                    const std::vector<std::string>& overrides) {
-  auto experiment = [&](const std::string& variant) {
-    return size + "/pretrain/pretrain-" + size + "-" + variant;
-  };
+  auto experiment = [&](const std::string& variant) { return size + "/pretrain/pretrain-" + size + "-" + variant; };
   auto load = [&](std::vector<std::string> words) {
     words.insert(words.end(), overrides.begin(), overrides.end());
     return load_config(words);
@@ -96,8 +93,7 @@ LatencyResult measure_latency(const LatencyCase& c) {
   const Config& config = c.config;
   const torch::Device device = setup_runtime(config.backend);
   torch::NoGradGuard no_grad;
-  const auto weights =
-      ModelWeights::initialize(config.model, c.seed, scalar_type(config.model.param_dtype), device);
+  const auto weights = ModelWeights::initialize(config.model, c.seed, scalar_type(config.model.param_dtype), device);
   const auto& cfg = config.model;
   const auto ttt = TttOptions::for_inference(config);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(c.seed + 1);
@@ -211,7 +207,8 @@ LatencySummary summarize_latency(const std::vector<LatencyResult>& results) {
       if (first == nullptr) first = e2e;
       last = e2e;
     }
-  if (first != nullptr && last != first) s.e2e_decode_longest_over_shortest = last->decode_ms_per_token / first->decode_ms_per_token;
+  if (first != nullptr && last != first)
+    s.e2e_decode_longest_over_shortest = last->decode_ms_per_token / first->decode_ms_per_token;
   return s;
 }
 

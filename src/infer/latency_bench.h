@@ -50,7 +50,7 @@ LatencyResult measure_latency(const LatencyCase& c);
 LatencyResult measure_latency_isolated(const LatencyCase& c);
 
 struct LatencySummary {
-  std::optional<int64_t> crossover_context;  // shortest context where E2E prefill is faster than FA
+  std::optional<int64_t> crossover_context;   // shortest context where E2E prefill is faster than FA
   std::optional<double> fa_over_e2e_prefill;  // at the longest context both ran
   std::optional<double> fa_over_e2e_decode;
   std::optional<double> e2e_decode_longest_over_shortest;  // ~1 when decoding is flat in context

@@ -1,8 +1,8 @@
 #include "infer/sampler.h"
 
 #include <limits>
-#include <stdexcept>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 namespace ttt {
@@ -59,6 +59,9 @@ torch::Tensor sampling_distribution(const torch::Tensor& logits, const SamplingO
 
 int64_t sample_next_token(const torch::Tensor& logits, const torch::Tensor& seen, const SamplingOptions& o,
                           std::mt19937_64& rng) {
+  // -inf is a token ruled out; NaN or +inf mean the model or its state diverged.
+  if ((torch::isnan(logits) | torch::isposinf(logits)).any().item<bool>())
+    throw std::runtime_error("the next-token logits hold NaN or +inf: the model or its decoding state diverged");
   auto penalised = apply_repetition_penalty(logits, seen, o.repetition_penalty);
   if (o.temperature == 0) return penalised.argmax().item<int64_t>();
   auto probs = sampling_distribution(penalised, o).contiguous();

@@ -30,6 +30,7 @@ torch::Tensor sampling_distribution(const torch::Tensor& logits, const SamplingO
 
 // The next token: argmax of the penalised logits when temperature is 0, else one draw from
 // sampling_distribution using `rng`. logits [V]; seen [V] bool (or undefined: no penalty).
+// Logits holding NaN or +inf are a std::runtime_error.
 int64_t sample_next_token(const torch::Tensor& logits, const torch::Tensor& seen, const SamplingOptions& options,
                           std::mt19937_64& rng);
 

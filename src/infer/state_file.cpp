@@ -68,7 +68,8 @@ class StateTensors {
     bool shape_ok = t.dim() == static_cast<int64_t>(shape.size());
     for (size_t i = 0; shape_ok && i < shape.size(); ++i) shape_ok = shape[i] < 0 || t.size(i) == shape[i];
     if (!shape_ok) fail("tensor " + name + " has shape " + c10::str(t.sizes()) + ", expected " + c10::str(shape));
-    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) fail("tensor " + name + " holds non-finite values");
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+      fail("tensor " + name + " holds non-finite values");
     return t;
   }
   bool has(const std::string& name) const { return file_.tensors.count(name) > 0; }
@@ -76,7 +77,9 @@ class StateTensors {
   void expect_no_more() {
     if (!file_.tensors.empty()) fail("holds an unexpected tensor " + file_.tensors.begin()->first);
   }
-  [[noreturn]] void fail(const std::string& what) const { throw std::runtime_error("state file " + path_ + " " + what); }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw std::runtime_error("state file " + path_ + " " + what);
+  }
 
  private:
   SafetensorsFile& file_;
@@ -89,8 +92,8 @@ int64_t parse_position(const std::string& text, const std::string& path) {
   const bool digits = !text.empty() && text.size() <= 13 &&
                       std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (!digits || std::stoll(text) > kMaxPosition)
-    throw std::runtime_error("state file " + path + ": position '" + text.substr(0, 40) + "' is not a position in [0, " +
-                             std::to_string(kMaxPosition) + "]");
+    throw std::runtime_error("state file " + path + ": position '" + text.substr(0, 40) +
+                             "' is not a position in [0, " + std::to_string(kMaxPosition) + "]");
   return std::stoll(text);
 }
 
@@ -176,10 +179,11 @@ DecodeState decode_state_from(SafetensorsFile& file, const std::string& path, co
     auto it = file.metadata.find(key);
     return it == file.metadata.end() ? std::string() : it->second;
   };
-  if (meta("format") != kFormat) throw std::runtime_error(path + " is not a ttt decoding state (no format: " + kFormat + ")");
+  if (meta("format") != kFormat)
+    throw std::runtime_error(path + " is not a ttt decoding state (no format: " + kFormat + ")");
   if (meta("version") != kVersion)
-    throw std::runtime_error("state file " + path + " has version " + meta("version").substr(0, 40) + ", this build reads " +
-                             kVersion);
+    throw std::runtime_error("state file " + path + " has version " + meta("version").substr(0, 40) +
+                             ", this build reads " + kVersion);
   const auto fingerprint = model_fingerprint(cfg, ttt, w);
   const std::string difference = first_difference(meta("config"), fingerprint.config);
   if (!difference.empty())

@@ -19,8 +19,8 @@
 namespace ttt {
 
 struct ModelFingerprint {
-  std::string config;             // "key: value" lines: the model fields used here (config/fields.h), decode.*
-  std::string weights_checksum;   // 16 hex digits over every parameter's bytes, in layout order
+  std::string config;            // "key: value" lines: the model fields used here (config/fields.h), decode.*
+  std::string weights_checksum;  // 16 hex digits over every parameter's bytes, in layout order
 };
 
 ModelFingerprint model_fingerprint(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w);

@@ -49,7 +49,7 @@ torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, c
                                const torch::Tensor& mask) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   auto qh = q.transpose(1, 2), kh = k.transpose(1, 2), vh = v.transpose(1, 2);  // [B, H, T, d]
-  auto scores = torch::matmul(qh, kh.transpose(-2, -1)) * scale;                 // [B, H, Tq, Tk]
+  auto scores = torch::matmul(qh, kh.transpose(-2, -1)) * scale;                // [B, H, Tq, Tk]
   // Softmax in float32 (float64 stays float64) whatever the compute dtype.
   scores = scores.to(accumulation_dtype(q)).masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
   auto probs = torch::softmax(scores, -1).to(v.scalar_type());
@@ -65,8 +65,8 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
   auto k = apply_rope(qkv.k, rope, 0);
   // Query blocks: with a window, a block of W/4 queries sees at most W + W/4 - 1 keys, so the
   // scores hold 1.25x the useful work (2x with blocks of W) and never a T x T matrix.
-  const int64_t block = window > 0 ? std::min<int64_t>(std::max<int64_t>(window / 4, 64), T)
-                                   : std::min<int64_t>(T, 1024);
+  const int64_t block =
+      window > 0 ? std::min<int64_t>(std::max<int64_t>(window / 4, 64), T) : std::min<int64_t>(T, 1024);
   std::vector<torch::Tensor> outs;
   for (int64_t s = 0; s < T; s += block) {
     const int64_t e = std::min(T, s + block);
@@ -90,9 +90,8 @@ torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, 
   auto values = torch::cat({cache.v, qkv.v.to(cache.v.scalar_type())}, 1);
   // RoPE at local positions: keys 0 .. W + n - 1, queries W .. W + n - 1.
   const auto acc = accumulation_dtype(qkv.q);
-  const RopeTable local = rope != nullptr && rope->covers(0, W + n, acc)
-                              ? *rope
-                              : attention_rope_table(cfg, 0, W + n, acc, x.device());
+  const RopeTable local =
+      rope != nullptr && rope->covers(0, W + n, acc) ? *rope : attention_rope_table(cfg, 0, W + n, acc, x.device());
   auto q = apply_rope(qkv.q, local, W);
   auto k = apply_rope(keys, local, 0);
   // Absolute indices: query i is token start + i, key j is token start - W + j. Keys before the

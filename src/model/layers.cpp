@@ -4,8 +4,10 @@ namespace ttt {
 
 torch::ScalarType scalar_type(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return torch::kFloat32;
-    case DType::kBFloat16: return torch::kBFloat16;
+    case DType::kFloat32:
+      return torch::kFloat32;
+    case DType::kBFloat16:
+      return torch::kBFloat16;
   }
   throw std::logic_error("unknown dtype");
 }
@@ -39,8 +41,8 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& scale, doubl
   return (normed * broadcast_weight(scale, x).to(acc)).to(x.scalar_type());
 }
 
-torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& w2,
-                     const torch::Tensor& w3, DType compute) {
+torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& w2, const torch::Tensor& w3,
+                     DType compute) {
   auto gate = torch::silu(linear(x, w1, compute));
   return linear(gate * linear(x, w3, compute), w2, compute);
 }

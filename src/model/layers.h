@@ -18,8 +18,8 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, DType compu
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& scale, double eps);
 
 // SwiGLU: w2( silu(x w1) * (x w3) ).
-torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& w2,
-                     const torch::Tensor& w3, DType compute);
+torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& w2, const torch::Tensor& w3,
+                     DType compute);
 
 // Interleaved (complex-pair) rotary embedding: pairs (x[2i], x[2i+1]) of a head rotate by the
 // angle pos * theta^(-2i/d). The angles of a range of positions are computed once, in float64,

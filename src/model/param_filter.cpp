@@ -24,8 +24,7 @@ bool is_index(const std::string& part) {
 }
 
 // Recursive match of spec parts [si..] against path parts [pi..]; `**` consumes one or more parts.
-bool match_parts(const std::vector<std::string>& spec, size_t si, const std::vector<std::string>& path,
-                 size_t pi) {
+bool match_parts(const std::vector<std::string>& spec, size_t si, const std::vector<std::string>& path, size_t pi) {
   if (si == spec.size()) return pi == path.size();
   if (pi == path.size()) return false;
   const std::string& s = spec[si];

@@ -45,11 +45,16 @@ bool is_prime(BlockSlot slot) { return static_cast<int>(slot) >= static_cast<int
 std::vector<int64_t> shape_of(Dims dims, const ModelConfig& m) {
   const int64_t D = m.hidden_size, I = m.intermediate_size, d = D / m.num_attention_heads;
   switch (dims) {
-    case Dims::kHiddenHidden: return {D, D};
-    case Dims::kHeadDim: return {d};
-    case Dims::kHidden: return {D};
-    case Dims::kHiddenMlp: return {D, I};
-    case Dims::kMlpHidden: return {I, D};
+    case Dims::kHiddenHidden:
+      return {D, D};
+    case Dims::kHeadDim:
+      return {d};
+    case Dims::kHidden:
+      return {D};
+    case Dims::kHiddenMlp:
+      return {D, I};
+    case Dims::kMlpHidden:
+      return {I, D};
   }
   return {};
 }
@@ -69,7 +74,8 @@ std::vector<ParamSpec> param_layout(const ModelConfig& m) {
   const std::string h = "language_model.model.h.";
   // In the split view prefix blocks are numbered from 0, suffix blocks likewise.
   auto split_block = [&](int64_t i) {
-    return i >= L - S ? h + "suffix_blocks." + std::to_string(i - (L - S)) + "." : h + "prefix_blocks." + std::to_string(i) + ".";
+    return i >= L - S ? h + "suffix_blocks." + std::to_string(i - (L - S)) + "."
+                      : h + "prefix_blocks." + std::to_string(i) + ".";
   };
   std::vector<ParamSpec> out;
   auto add_model_param = [&](const std::string& name, std::vector<int64_t> shape, ParamInit init) {

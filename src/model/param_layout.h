@@ -31,10 +31,24 @@ enum class ParamInit { kNormal, kOnes };
 // The members of a block, one per parameter of the table; BlockWeights::slot() binds each to the
 // member the forward functions read.
 enum class BlockSlot {
-  kWq, kWk, kWv, kWo, kQNorm, kKNorm,
-  kSeqNorm, kSeqPostNorm, kFfnNorm, kFfnPostNorm,
-  kFfnW1, kFfnW2, kFfnW3,
-  kPrimeW1, kPrimeW2, kPrimeW3, kPrimeNorm, kPrimePostNorm,
+  kWq,
+  kWk,
+  kWv,
+  kWo,
+  kQNorm,
+  kKNorm,
+  kSeqNorm,
+  kSeqPostNorm,
+  kFfnNorm,
+  kFfnPostNorm,
+  kFfnW1,
+  kFfnW2,
+  kFfnW3,
+  kPrimeW1,
+  kPrimeW2,
+  kPrimeW3,
+  kPrimeNorm,
+  kPrimePostNorm,
 };
 inline constexpr int kNumBlockSlots = 18;
 
@@ -43,7 +57,7 @@ struct ParamSpec {
   std::string split_name;  // the path in the reference's prefix/suffix split view (spec_inner is matched on it)
   std::vector<int64_t> shape;
   ParamInit init = ParamInit::kNormal;
-  int64_t layer = -1;          // the block it belongs to (0-based over all layers); -1: wte, ln_f, lm_head
+  int64_t layer = -1;               // the block it belongs to (0-based over all layers); -1: wte, ln_f, lm_head
   BlockSlot slot = BlockSlot::kWq;  // its member in that block (layer >= 0)
   int64_t numel() const;
 };

@@ -45,8 +45,8 @@ torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const
   return mlps(cfg, w, out);
 }
 
-torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
-                                 KvCache& cache, int64_t start_position, const RopeTable* rope) {
+torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h, KvCache& cache,
+                                 int64_t start_position, const RopeTable* rope) {
   auto out = residual(cfg, h, w.seq_norm, w.seq_post_norm, [&](const torch::Tensor& x) {
     return attention_step(cfg, w.attn, x, cache, start_position, rope);
   });
@@ -60,7 +60,8 @@ torch::Tensor block_forward_step_growing(const ModelConfig& cfg, const BlockWeig
   return mlps(cfg, w, out);
 }
 
-torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h, int64_t begin, int64_t end) {
+torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h, int64_t begin,
+                             int64_t end) {
   const auto attn = full_sequence_attention(cfg, h.size(1));
   for (int64_t i = begin; i < end; ++i) h = block_forward(cfg, w.block(i), h, attn);
   return h;

@@ -29,15 +29,16 @@ torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const
 // One block over the tokens at absolute positions start .. start + n - 1 (h [B, n, D]) with a
 // sliding-window KV cache of the W positions before them (replaced in place): decoding and prefill.
 // `rope`: precomputed rotation angles (see attention_step).
-torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
-                                 KvCache& cache, int64_t start_position, const RopeTable* rope = nullptr);
+torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h, KvCache& cache,
+                                 int64_t start_position, const RopeTable* rope = nullptr);
 
 // One block over the next n tokens with full causal attention against a growing cache.
 torch::Tensor block_forward_step_growing(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
                                          GrowingKvCache& cache);
 
 // Blocks [begin, end) over the whole sequence at once: h [B, T, D] -> [B, T, D].
-torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h, int64_t begin, int64_t end);
+torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h, int64_t begin,
+                             int64_t end);
 
 // Embedding and the prefix blocks (the blocks test-time training never changes) over the whole
 // sequence: ids [B, T] -> [B, T, D].

@@ -8,24 +8,42 @@ namespace ttt {
 
 torch::Tensor& BlockWeights::slot(BlockSlot s) {
   switch (s) {
-    case BlockSlot::kWq: return attn.wq;
-    case BlockSlot::kWk: return attn.wk;
-    case BlockSlot::kWv: return attn.wv;
-    case BlockSlot::kWo: return attn.wo;
-    case BlockSlot::kQNorm: return attn.q_norm;
-    case BlockSlot::kKNorm: return attn.k_norm;
-    case BlockSlot::kSeqNorm: return seq_norm;
-    case BlockSlot::kSeqPostNorm: return seq_post_norm;
-    case BlockSlot::kFfnNorm: return ffn_norm;
-    case BlockSlot::kFfnPostNorm: return ffn_post_norm;
-    case BlockSlot::kFfnW1: return ffn.w1;
-    case BlockSlot::kFfnW2: return ffn.w2;
-    case BlockSlot::kFfnW3: return ffn.w3;
-    case BlockSlot::kPrimeW1: return prime.w1;
-    case BlockSlot::kPrimeW2: return prime.w2;
-    case BlockSlot::kPrimeW3: return prime.w3;
-    case BlockSlot::kPrimeNorm: return prime_norm;
-    case BlockSlot::kPrimePostNorm: return prime_post_norm;
+    case BlockSlot::kWq:
+      return attn.wq;
+    case BlockSlot::kWk:
+      return attn.wk;
+    case BlockSlot::kWv:
+      return attn.wv;
+    case BlockSlot::kWo:
+      return attn.wo;
+    case BlockSlot::kQNorm:
+      return attn.q_norm;
+    case BlockSlot::kKNorm:
+      return attn.k_norm;
+    case BlockSlot::kSeqNorm:
+      return seq_norm;
+    case BlockSlot::kSeqPostNorm:
+      return seq_post_norm;
+    case BlockSlot::kFfnNorm:
+      return ffn_norm;
+    case BlockSlot::kFfnPostNorm:
+      return ffn_post_norm;
+    case BlockSlot::kFfnW1:
+      return ffn.w1;
+    case BlockSlot::kFfnW2:
+      return ffn.w2;
+    case BlockSlot::kFfnW3:
+      return ffn.w3;
+    case BlockSlot::kPrimeW1:
+      return prime.w1;
+    case BlockSlot::kPrimeW2:
+      return prime.w2;
+    case BlockSlot::kPrimeW3:
+      return prime.w3;
+    case BlockSlot::kPrimeNorm:
+      return prime_norm;
+    case BlockSlot::kPrimePostNorm:
+      return prime_post_norm;
   }
   throw std::logic_error("unknown block slot");
 }
@@ -37,7 +55,8 @@ void ModelWeights::index_layout(const ModelConfig& cfg) {
   for (auto& slots : block_params_) slots.fill(-1);
   for (size_t i = 0; i < layout_.size(); ++i) {
     by_name_[layout_[i].name] = i;
-    if (layout_[i].layer >= 0) block_params_[layout_[i].layer][static_cast<int>(layout_[i].slot)] = static_cast<int64_t>(i);
+    if (layout_[i].layer >= 0)
+      block_params_[layout_[i].layer][static_cast<int>(layout_[i].slot)] = static_cast<int64_t>(i);
   }
   wte_ = by_name_.at("language_model.model.wte.weight");
   ln_f_ = by_name_.at("language_model.model.ln_f.weight");
@@ -52,9 +71,8 @@ ModelWeights ModelWeights::initialize(const ModelConfig& cfg, uint64_t seed, tor
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   auto cpu = torch::TensorOptions().dtype(torch::kFloat32);
   for (const auto& spec : w.layout_) {
-    torch::Tensor t = spec.init == ParamInit::kOnes
-                          ? torch::ones(spec.shape, cpu)
-                          : at::normal(0.0, cfg.initializer_range, spec.shape, gen, cpu);
+    torch::Tensor t = spec.init == ParamInit::kOnes ? torch::ones(spec.shape, cpu)
+                                                    : at::normal(0.0, cfg.initializer_range, spec.shape, gen, cpu);
     w.tensors_.push_back(t.to(device, dtype));
   }
   return w;

@@ -3,9 +3,6 @@
 // leave room); only the data decides ranges and ticks.
 #include "report/plot.h"
 
-#include "util/file_io.h"
-
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +12,7 @@
 #include <stdexcept>
 
 #include "report/plot_scale.h"
+#include "util/file_io.h"
 
 namespace ttt {
 namespace {
@@ -55,14 +53,26 @@ std::string xml_escape(const std::string& text) {
   out.reserve(text.size());
   for (const char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') out += '?';
-        else out += c;
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n')
+          out += '?';
+        else
+          out += c;
     }
   }
   return out;
@@ -76,8 +86,8 @@ std::string number(double value) {
 
 // Rough display width of a label: UTF-8 continuation bytes do not start a character.
 double text_width(const std::string& text) {
-  const auto characters = std::count_if(text.begin(), text.end(),
-                                        [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+  const auto characters =
+      std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
   return static_cast<double>(characters) * kCharWidth;
 }
 
@@ -147,8 +157,8 @@ void write_axes(std::ostream& svg, const Frame& frame, const std::vector<Tick>& 
   }
   for (const auto& t : y_ticks) {
     const std::string y = number(frame.py(t.value));
-    svg << "<line x1=\"" << number(frame.left()) << "\" y1=\"" << y << "\" x2=\"" << number(frame.right())
-        << "\" y2=\"" << y << "\"/>\n";
+    svg << "<line x1=\"" << number(frame.left()) << "\" y1=\"" << y << "\" x2=\"" << number(frame.right()) << "\" y2=\""
+        << y << "\"/>\n";
   }
   svg << "</g>\n";
 
@@ -197,8 +207,9 @@ void write_labels(std::ostream& svg, const Frame& frame, const PlotOptions& opti
         << "\" text-anchor=\"middle\">" << xml_escape(options.x_label) << "</text>\n";
   if (!options.y_label.empty()) {
     const double centre_y = (frame.top() + frame.bottom()) / 2;
-    svg << "<text class=\"y-label\" x=\"16\" y=\"" << number(centre_y) << "\" text-anchor=\"middle\" transform=\"rotate(-90 16 "
-        << number(centre_y) << ")\">" << xml_escape(options.y_label) << "</text>\n";
+    svg << "<text class=\"y-label\" x=\"16\" y=\"" << number(centre_y)
+        << "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " << number(centre_y) << ")\">"
+        << xml_escape(options.y_label) << "</text>\n";
   }
 }
 
@@ -258,8 +269,8 @@ void write_line_plot_svg(const std::string& path, const std::vector<Series>& ser
     if (s.x.size() != s.y.size())
       throw std::runtime_error("series '" + s.label + "' has " + std::to_string(s.x.size()) + " x but " +
                                std::to_string(s.y.size()) + " y values");
-    auto points = report::bin_points(report::drawable_points(s.x, s.y, options.log_x), options.max_points,
-                                     options.log_x);
+    auto points =
+        report::bin_points(report::drawable_points(s.x, s.y, options.log_x), options.max_points, options.log_x);
     if (!points.empty()) drawn.push_back({s.label, std::move(points)});
   }
   if (drawn.empty()) throw std::runtime_error("nothing to plot in " + path + ": no series has a finite point");
@@ -269,8 +280,8 @@ void write_line_plot_svg(const std::string& path, const std::vector<Series>& ser
   // Room per tick label: linear labels can be long ("12500"), log labels are short ("128K").
   const int max_x_ticks = std::max(2, static_cast<int>(frame.width() / (options.log_x ? 50 : 80)));
   const int max_y_ticks = std::max(2, static_cast<int>(frame.height() / 45));
-  const auto x_ticks = options.log_x ? report::log_ticks(x.lo, x.hi, max_x_ticks)
-                                     : report::linear_ticks(x.lo, x.hi, max_x_ticks);
+  const auto x_ticks =
+      options.log_x ? report::log_ticks(x.lo, x.hi, max_x_ticks) : report::linear_ticks(x.lo, x.hi, max_x_ticks);
   const auto y_ticks = report::linear_ticks(y.lo, y.hi, max_y_ticks);
   // When not every power is labelled, short unlabelled marks still show each doubling or decade.
   std::vector<Tick> x_minor_ticks;

@@ -8,7 +8,6 @@
 #include <stdexcept>
 
 #include "report/plot.h"
-#include "util/file_io.h"
 #include "report/run_summary.h"
 #include "util/file_io.h"
 
@@ -19,8 +18,7 @@ namespace fs = std::filesystem;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string read_whole_file(const fs::path& path, const std::string& run_dir) {
-  if (!fs::is_regular_file(path))
-    throw std::runtime_error("run " + run_dir + " has no " + path.filename().string());
+  if (!fs::is_regular_file(path)) throw std::runtime_error("run " + run_dir + " has no " + path.filename().string());
   return read_file(path.string());
 }
 
@@ -42,8 +40,7 @@ nlohmann::json read_eval_json(const std::string& run_dir) {
   }
   if (!eval.is_object()) throw std::runtime_error(path.string() + " is not a JSON object");
   const auto nll = eval.find("nll_by_position");
-  if (nll == eval.end() || !nll->is_array())
-    throw std::runtime_error(path.string() + " has no nll_by_position array");
+  if (nll == eval.end() || !nll->is_array()) throw std::runtime_error(path.string() + " has no nll_by_position array");
   return eval;
 }
 
@@ -78,8 +75,7 @@ std::string run_label(const std::string& run_dir) {
   fs::path path = fs::path(run_dir).lexically_normal();
   // "runs/e2e/" normalises to "runs/e2e/" with an empty file name; "." has no useful name at all.
   if (path.filename().empty()) path = path.parent_path();
-  if (path.empty() || path.filename() == "." || path.filename() == "..")
-    path = fs::absolute(path).lexically_normal();
+  if (path.empty() || path.filename() == "." || path.filename() == "..") path = fs::absolute(path).lexically_normal();
   if (path.filename().empty()) path = path.parent_path();
   return path.filename().empty() ? run_dir : path.filename().string();
 }

@@ -8,9 +8,9 @@
 namespace ttt::report {
 
 struct EvalSummary {
-  std::string run;              // the run directory's name
-  double loss = 0;              // eval.json "loss" (NaN when it was not finite)
-  long long num_sequences = 0;  // eval.json "num_sequences"
+  std::string run;               // the run directory's name
+  double loss = 0;               // eval.json "loss" (NaN when it was not finite)
+  long long num_sequences = 0;   // eval.json "num_sequences"
   double first_quarter_nll = 0;  // mean nll_by_position over the first quarter of positions
   double last_quarter_nll = 0;   // ... and over the last quarter
 };

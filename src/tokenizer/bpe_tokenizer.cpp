@@ -1,7 +1,5 @@
 #include "tokenizer/bpe_tokenizer.h"
 
-#include "util/file_io.h"
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -9,6 +7,7 @@
 
 #include "tokenizer/byte_level.h"
 #include "tokenizer/utf8.h"
+#include "util/file_io.h"
 
 namespace ttt {
 namespace {
@@ -16,8 +15,7 @@ namespace {
 using json = nlohmann::json;
 
 // The pattern Hugging Face's ByteLevel pre-tokenizer applies when `use_regex` is true (GPT-2's).
-constexpr const char* kGpt2Pattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // Distinct pieces a single encode call remembers the BPE result of; beyond this the cache stops
 // growing, so that encoding one huge text cannot exhaust memory.
@@ -35,8 +33,8 @@ std::string type_of(const json& j) { return j.is_object() ? j.value("type", std:
 // The regex of the pre-tokenizer; throws for pre-tokenizers that we do not reproduce.
 std::string pretokenizer_pattern(const json& pre) {
   if (!pre.is_object()) unsupported("pre_tokenizer (none; a byte-level one is needed)");
-  std::vector<json> steps = type_of(pre) == "Sequence" ? pre.at("pretokenizers").get<std::vector<json>>()
-                                                      : std::vector<json>{pre};
+  std::vector<json> steps =
+      type_of(pre) == "Sequence" ? pre.at("pretokenizers").get<std::vector<json>>() : std::vector<json>{pre};
   std::vector<std::string> patterns;
   bool byte_level = false;
   for (const auto& step : steps) {
@@ -118,8 +116,9 @@ void BpeTokenizer::load(const std::string& json_text) {
   int64_t max_id = -1;
   auto check_id = [&](const json& value, const std::string& what) {
     if (!value.is_number_integer()) throw std::runtime_error(what + " has a non-integer id " + value.dump());
-    const int64_t id = value.is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(value.get<uint64_t>(), 1ULL << 62))
-                                                  : value.get<int64_t>();
+    const int64_t id = value.is_number_unsigned()
+                           ? static_cast<int64_t>(std::min<uint64_t>(value.get<uint64_t>(), 1ULL << 62))
+                           : value.get<int64_t>();
     if (id < 0 || id >= id_bound)
       throw std::runtime_error(what + " has id " + value.dump() + ", outside [0, " + std::to_string(id_bound) +
                                ") (vocabulary entries + added tokens)");
@@ -140,6 +139,8 @@ void BpeTokenizer::load(const std::string& json_text) {
   for (const auto& item : vocab.items()) {
     const int32_t id = item.value().get<int32_t>();
     if (id < 0) throw std::runtime_error("negative id in vocab");
+    // An id decodes to one token: two entries with the same id could not both round-trip.
+    if (id_defined_[id]) throw std::runtime_error("vocab token '" + item.key() + "' reuses id " + std::to_string(id));
     auto bytes = byte_level::text_to_bytes(item.key());
     id_to_bytes_[id] = bytes ? *bytes : item.key();
     id_defined_[id] = true;
@@ -183,6 +184,10 @@ void BpeTokenizer::load(const std::string& json_text) {
       unsupported("added token flags lstrip/rstrip/single_word");
     AddedToken t{token.at("content").get<std::string>(), token.at("id").get<int32_t>(), token.value("special", false)};
     if (t.content.empty() || t.id < 0) throw std::runtime_error("added token with empty content or negative id");
+    // An id decodes to one text: an added token may reuse an id only for the same text.
+    if (id_defined_[t.id] && id_to_bytes_[t.id] != t.content)
+      throw std::runtime_error("added token '" + t.content + "' has id " + std::to_string(t.id) +
+                               ", which names another token already");
     id_to_bytes_[t.id] = t.content;
     id_defined_[t.id] = true;
     has_ordinary_added_ = has_ordinary_added_ || !t.special;
@@ -277,8 +282,8 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& id
   const std::size_t first = ids.size();
   merge_piece(piece, ids, ws);
   if (ws.cache.size() < kMaxCachedPieces) {
-    ws.cache.emplace(piece, std::make_pair(static_cast<uint32_t>(ws.cached_ids.size()),
-                                           static_cast<uint32_t>(ids.size() - first)));
+    ws.cache.emplace(
+        piece, std::make_pair(static_cast<uint32_t>(ws.cached_ids.size()), static_cast<uint32_t>(ids.size() - first)));
     ws.cached_ids.insert(ws.cached_ids.end(), ids.begin() + first, ids.end());
   }
 }

@@ -68,14 +68,14 @@ class BpeTokenizer : public Tokenizer {
   std::string path_;
   std::unique_ptr<PretokenRegex> regex_;
   bool ignore_merges_ = false;
-  std::vector<std::string> id_to_bytes_;   // what each id decodes to (empty for unused ids)
+  std::vector<std::string> id_to_bytes_;  // what each id decodes to (empty for unused ids)
   std::vector<bool> id_defined_;
-  TokenBytesTable bytes_to_id_;            // the model's vocabulary, keyed by the bytes of each token
-  std::array<int32_t, 256> byte_id_{};     // the single-byte tokens BPE starts from
+  TokenBytesTable bytes_to_id_;         // the model's vocabulary, keyed by the bytes of each token
+  std::array<int32_t, 256> byte_id_{};  // the single-byte tokens BPE starts from
   MergeTable merges_;
-  std::vector<AddedToken> added_;          // longest first, so the first hit at a position is the longest
+  std::vector<AddedToken> added_;  // longest first, so the first hit at a position is the longest
   std::array<bool, 256> added_first_byte_{};
-  bool has_ordinary_added_ = false;        // added tokens that are not special are always split off
+  bool has_ordinary_added_ = false;  // added tokens that are not special are always split off
   int64_t vocab_size_ = 0;
   int32_t bos_id_ = -1;
   int32_t eos_id_ = -1;

@@ -31,9 +31,12 @@ std::string with_white_space_classes(const std::string& pattern) {
     if (c == '\\' && i + 1 < pattern.size()) {
       const char e = pattern[++i];
       class_just_opened = false;
-      if (e == 's') out += in_class ? std::string(kWhiteSpace) : "[" + std::string(kWhiteSpace) + "]";
-      else if (e == 'S' && !in_class) out += "[^" + std::string(kWhiteSpace) + "]";
-      else out += {c, e};
+      if (e == 's')
+        out += in_class ? std::string(kWhiteSpace) : "[" + std::string(kWhiteSpace) + "]";
+      else if (e == 'S' && !in_class)
+        out += "[^" + std::string(kWhiteSpace) + "]";
+      else
+        out += {c, e};
       continue;
     }
     if (!in_class && c == '[') {

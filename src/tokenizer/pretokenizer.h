@@ -52,13 +52,13 @@ class PretokenSplitter {
  private:
   const PretokenRegex& regex_;
   std::string_view text_;
-  std::size_t pos_ = 0;             // start of the next piece
-  std::size_t search_from_ = 0;     // where the next match is searched from
-  std::size_t match_start_ = 0;     // the pending match, once found: [match_start_, match_end_)
+  std::size_t pos_ = 0;          // start of the next piece
+  std::size_t search_from_ = 0;  // where the next match is searched from
+  std::size_t match_start_ = 0;  // the pending match, once found: [match_start_, match_end_)
   std::size_t match_end_ = 0;
   bool have_match_ = false;
-  bool exhausted_ = false;          // no more matches after pos_
-  void* match_data_;                // pcre2_match_data_8, kept out of the header
+  bool exhausted_ = false;  // no more matches after pos_
+  void* match_data_;        // pcre2_match_data_8, kept out of the header
 
   void find_match();
 };

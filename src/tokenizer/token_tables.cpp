@@ -28,8 +28,7 @@ uint64_t pair_key(int32_t left, int32_t right) {
 
 }  // namespace
 
-TokenBytesTable::TokenBytesTable(std::size_t expected_entries)
-    : slots_(capacity_for(expected_entries), Slot{0, -1}) {
+TokenBytesTable::TokenBytesTable(std::size_t expected_entries) : slots_(capacity_for(expected_entries), Slot{0, -1}) {
   keys_.reserve(expected_entries);
   ids_.reserve(expected_entries);
 }

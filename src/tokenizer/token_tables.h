@@ -23,8 +23,8 @@ class TokenBytesTable {
 
  private:
   struct Slot {
-    uint32_t tag;    // high bits of the hash, to skip most string comparisons
-    int32_t entry;   // index into keys_/ids_, -1 when empty
+    uint32_t tag;   // high bits of the hash, to skip most string comparisons
+    int32_t entry;  // index into keys_/ids_, -1 when empty
   };
   void grow();
   std::vector<Slot> slots_;

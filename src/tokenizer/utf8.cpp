@@ -12,15 +12,24 @@ std::size_t sequence_length(const unsigned char* s, std::size_t pos, std::size_t
   if (lead < 0x80) return 1;
   std::size_t length;
   unsigned char min_second = 0x80, max_second = 0xBF;  // the second byte rules out overlongs etc.
-  if (lead >= 0xC2 && lead <= 0xDF) length = 2;
-  else if (lead == 0xE0) length = 3, min_second = 0xA0;
-  else if (lead >= 0xE1 && lead <= 0xEC) length = 3;
-  else if (lead == 0xED) length = 3, max_second = 0x9F;  // U+D800..U+DFFF are surrogates
-  else if (lead >= 0xEE && lead <= 0xEF) length = 3;
-  else if (lead == 0xF0) length = 4, min_second = 0x90;
-  else if (lead >= 0xF1 && lead <= 0xF3) length = 4;
-  else if (lead == 0xF4) length = 4, max_second = 0x8F;  // nothing above U+10FFFF
-  else return 0;
+  if (lead >= 0xC2 && lead <= 0xDF)
+    length = 2;
+  else if (lead == 0xE0)
+    length = 3, min_second = 0xA0;
+  else if (lead >= 0xE1 && lead <= 0xEC)
+    length = 3;
+  else if (lead == 0xED)
+    length = 3, max_second = 0x9F;  // U+D800..U+DFFF are surrogates
+  else if (lead >= 0xEE && lead <= 0xEF)
+    length = 3;
+  else if (lead == 0xF0)
+    length = 4, min_second = 0x90;
+  else if (lead >= 0xF1 && lead <= 0xF3)
+    length = 4;
+  else if (lead == 0xF4)
+    length = 4, max_second = 0x8F;  // nothing above U+10FFFF
+  else
+    return 0;
   if (pos + length > size) return 0;
   if (s[pos + 1] < min_second || s[pos + 1] > max_second) return 0;
   for (std::size_t i = 2; i < length; ++i)

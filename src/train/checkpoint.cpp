@@ -28,7 +28,8 @@ constexpr const char* kCheckedFiles[] = {"model.safetensors", "optimizer.safeten
 constexpr int64_t kMaxStep = int64_t{1} << 40;
 
 bool is_step_name(const std::string& name) {
-  return !name.empty() && name.size() <= 18 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return !name.empty() && name.size() <= 18 &&
+         std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // A step directory is complete when its state.json exists: it is written last, inside the
@@ -108,7 +109,8 @@ TrainState parse_checkpoint_state(const std::string& text, const std::string& pa
   state.step = require_integer(j, "step", -1, kMaxStep, path);
   state.loader_position = require_integer(j, "loader_position", 0, kMaxStep, path);
   for (const char* flag : {"milestone", "has_optimizer_state"})
-    if (j.contains(flag) && !j.at(flag).is_boolean()) throw std::runtime_error(path + ": \"" + flag + "\" is not a boolean");
+    if (j.contains(flag) && !j.at(flag).is_boolean())
+      throw std::runtime_error(path + ": \"" + flag + "\" is not a boolean");
   state.has_optimizer_state = j.value("has_optimizer_state", true);
   if (j.contains("checksums")) {
     const auto& sums = j.at("checksums");
@@ -155,20 +157,18 @@ void Checkpointer::write_checkpoint(const fs::path& tmp, const TrainState& state
 
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  save_safetensors((tmp / "model.safetensors").string(), named,
-                   {{"format", "pt"}, {"step", std::to_string(state.step)}, {"dtype", safetensors_dtype_name(float_dtype)}});
+  save_safetensors(
+      (tmp / "model.safetensors").string(), named,
+      {{"format", "pt"}, {"step", std::to_string(state.step)}, {"dtype", safetensors_dtype_name(float_dtype)}});
   if (with_optimizer) save_safetensors((tmp / "optimizer.safetensors").string(), optimizer_state);
   write_file(tmp / "config.yaml", to_yaml(config));
   if (milestone) write_file(tmp / kMilestoneMarker, "");
   nlohmann::json checksums = nlohmann::json::object();
   for (const char* file : kCheckedFiles)
     if (fs::exists(tmp / file)) checksums[file] = file_checksum((tmp / file).string());
-  const nlohmann::json j = {{"format_version", kFormatVersion},
-                            {"step", state.step},
-                            {"loader_position", state.loader_position},
-                            {"milestone", milestone},
-                            {"has_optimizer_state", with_optimizer},
-                            {"checksums", checksums}};
+  const nlohmann::json j = {{"format_version", kFormatVersion},         {"step", state.step},
+                            {"loader_position", state.loader_position}, {"milestone", milestone},
+                            {"has_optimizer_state", with_optimizer},    {"checksums", checksums}};
   write_file(tmp / "state.json", j.dump(2) + "\n");
 }
 
@@ -228,7 +228,8 @@ void load_checkpoint_weights(const std::string& step_dir, ModelWeights& weights)
   for (size_t i = 0; i < weights.layout().size(); ++i) {
     const auto& spec = weights.layout()[i];
     auto it = file.tensors.find(spec.name);
-    if (it == file.tensors.end()) throw std::runtime_error(path + ": no tensor '" + spec.name + "' (the model needs it)");
+    if (it == file.tensors.end())
+      throw std::runtime_error(path + ": no tensor '" + spec.name + "' (the model needs it)");
     const torch::Tensor& t = it->second;
     const std::string dtype = safetensors_dtype_name(t.scalar_type());
     if (declared != file.metadata.end() ? dtype != declared->second : !t.is_floating_point())
@@ -250,7 +251,8 @@ void load_checkpoint_weights(const std::string& step_dir, ModelWeights& weights)
 void load_checkpoint_optimizer(const std::string& step_dir, OuterOptimizer& optimizer) {
   const auto path = fs::path(step_dir) / "optimizer.safetensors";
   if (!load_checkpoint_state(step_dir).has_optimizer_state)
-    throw std::runtime_error(step_dir + " has no optimizer state (saved with checkpoint.save_optimizer_state=false); "
+    throw std::runtime_error(step_dir +
+                             " has no optimizer state (saved with checkpoint.save_optimizer_state=false); "
                              "use training.load_part=params");
   if (!fs::exists(path)) throw std::runtime_error(path.string() + " is missing (its state.json says it was written)");
   verify_checksum(step_dir, "optimizer.safetensors");

@@ -11,8 +11,8 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,23 +25,23 @@ namespace ttt {
 class OuterOptimizer;
 
 struct TrainState {
-  int64_t step = -1;             // last completed step index
-  int64_t loader_position = 0;   // batches the training loader has handed out
+  int64_t step = -1;            // last completed step index
+  int64_t loader_position = 0;  // batches the training loader has handed out
   // Read from a checkpoint's state.json (written by Checkpointer::save):
   bool has_optimizer_state = true;
   std::map<std::string, std::string> checksums;  // file -> util/checksum.h checksum
 };
 
 struct CheckpointPolicy {
-  int64_t keep_last = 3;         // regular checkpoints kept (milestones are always kept)
+  int64_t keep_last = 3;  // regular checkpoints kept (milestones are always kept)
 };
 
 class Checkpointer {
  public:
   Checkpointer(std::string dir, CheckpointPolicy policy);
   // Writes checkpoint `state.step` atomically, then prunes old non-milestone checkpoints.
-  void save(const TrainState& state, const ModelWeights& weights, const OuterOptimizer* optimizer,
-            const Config& config, bool milestone);
+  void save(const TrainState& state, const ModelWeights& weights, const OuterOptimizer* optimizer, const Config& config,
+            bool milestone);
   const std::string& dir() const { return dir_; }
 
  private:

@@ -83,8 +83,7 @@ EvalResult evaluate_and_report(const Config& config, const ModelWeights& weights
                              "): the weights or the inner steps diverge; no eval outputs written");
   write_eval_outputs(run_dir.string(), result, split, step, run_dir.filename().string(), ttt);
   std::cout << "eval: " << split << " loss " << result.loss << " over " << result.num_sequences << " sequences ("
-            << result.num_dropped << " dropped: the last partial batch of " << eval_batch_size(config.training)
-            << ")";
+            << result.num_dropped << " dropped: the last partial batch of " << eval_batch_size(config.training) << ")";
   if (ttt.enabled) std::cout << ", inner lr " << ttt.lr;
   std::cout << " -> " << (run_dir / "eval.json").string() << std::endl;
   return result;
@@ -98,7 +97,8 @@ std::string checkpoint_to_evaluate(const Config& config) {
     throw std::runtime_error("nothing to evaluate: no checkpoint in " + own +
                              " and training.load_part=none (pass --checkpoint or train first)");
   if (t.resume_exp_name.empty())
-    throw ConfigError("training.load_part=" + to_string(t.load_part) + " needs training.resume_exp_name (the run to load)");
+    throw ConfigError("training.load_part=" + to_string(t.load_part) +
+                      " needs training.resume_exp_name (the run to load)");
   return find_checkpoint(require(config.checkpoint.resume_checkpoint_dir, "checkpoint.resume_checkpoint_dir"),
                          t.resume_step);
 }

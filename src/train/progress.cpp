@@ -17,15 +17,19 @@ namespace {
 std::string format_duration(double seconds) {
   const long s = static_cast<long>(seconds + 0.5);
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof(buf), "%ldh%02ldm", s / 3600, (s % 3600) / 60);
-  else std::snprintf(buf, sizeof(buf), "%ldm%02lds", s / 60, s % 60);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof(buf), "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+  else
+    std::snprintf(buf, sizeof(buf), "%ldm%02lds", s / 60, s % 60);
   return buf;
 }
 
 }  // namespace
 
 ProgressReporter::ProgressReporter(const std::filesystem::path& run_dir, int64_t first_step, int64_t total_steps)
-    : metrics_path_(run_dir / "metrics.jsonl"), first_step_(first_step), total_steps_(total_steps),
+    : metrics_path_(run_dir / "metrics.jsonl"),
+      first_step_(first_step),
+      total_steps_(total_steps),
       tty_(isatty(STDOUT_FILENO) != 0) {
   std::string kept;
   bool dropped = false;

@@ -31,8 +31,9 @@ Trainer::Trainer(Config config) : config_(std::move(config)), device_(setup_runt
   weights_ = ModelWeights::initialize(config_.model, static_cast<uint64_t>(t.model_seed),
                                       scalar_type(config_.model.param_dtype), device_);
   optimizer_ = std::make_unique<OuterOptimizer>(t.optimizer_outer, t.spec_outer, weights_);
-  checkpointer_ = std::make_unique<Checkpointer>(require(config_.checkpoint.checkpoint_dir, "checkpoint.checkpoint_dir"),
-                                                 CheckpointPolicy{config_.checkpoint.keep_last});
+  checkpointer_ =
+      std::make_unique<Checkpointer>(require(config_.checkpoint.checkpoint_dir, "checkpoint.checkpoint_dir"),
+                                     CheckpointPolicy{config_.checkpoint.keep_last});
   restore();
   auto loader = make_train_loader(config_);
   loader->set_position(state_.loader_position);
@@ -51,7 +52,8 @@ void Trainer::restore() {
     part = LoadPart::kAll;  // a continued run needs its optimizer and loader state
   } else if (t.load_part != LoadPart::kNone) {
     if (t.resume_exp_name.empty())
-      throw ConfigError("training.load_part=" + to_string(t.load_part) + " needs training.resume_exp_name (the run to load)");
+      throw ConfigError("training.load_part=" + to_string(t.load_part) +
+                        " needs training.resume_exp_name (the run to load)");
     step_dir = find_checkpoint(require(config_.checkpoint.resume_checkpoint_dir, "checkpoint.resume_checkpoint_dir"),
                                t.resume_step);
     part = t.load_part;

@@ -36,7 +36,8 @@ FastState leaf_copy(const FastState& s) {
 
 torch::Tensor grad_or_zeros(const torch::Tensor& t) { return t.grad().defined() ? t.grad() : torch::zeros_like(t); }
 
-SequenceLoss sequence_loss_of(const std::vector<torch::Tensor>& chunk_losses, const std::vector<torch::Tensor>& chunk_nll) {
+SequenceLoss sequence_loss_of(const std::vector<torch::Tensor>& chunk_losses,
+                              const std::vector<torch::Tensor>& chunk_nll) {
   auto per_sequence = torch::stack(chunk_losses, 1).mean(1);
   return SequenceLoss{per_sequence.mean(), per_sequence, torch::cat(chunk_nll, 1)};
 }

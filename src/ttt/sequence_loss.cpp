@@ -33,8 +33,8 @@ SequenceLoss sequence_loss(const ModelConfig& cfg, const ModelWeights& w, const 
   return meta_loss(cfg, w, batch, ttt, /*create_graph=*/false);
 }
 
-SequenceLoss loss_and_backward(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch,
-                               const TttOptions& ttt, int64_t remat_every, double scale) {
+SequenceLoss loss_and_backward(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch, const TttOptions& ttt,
+                               int64_t remat_every, double scale) {
   if (ttt.enabled) {
     check_whole_chunks(cfg, batch);
     if (remat_every > 0) return meta_loss_backward(cfg, w, batch, ttt, remat_every, scale);

@@ -25,7 +25,7 @@ SequenceLoss sequence_loss(const ModelConfig& cfg, const ModelWeights& w, const 
 // d(loss * scale)/d(weight) into .grad of every weight that requires grad; returns the detached
 // loss. Meta mode recomputes groups of `remat_every` chunks in the backward pass
 // (training.inner_remat_freq; 0 keeps the whole graph and backpropagates it once).
-SequenceLoss loss_and_backward(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch,
-                               const TttOptions& ttt, int64_t remat_every, double scale);
+SequenceLoss loss_and_backward(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch, const TttOptions& ttt,
+                               int64_t remat_every, double scale);
 
 }  // namespace ttt

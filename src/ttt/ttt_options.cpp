@@ -17,7 +17,8 @@ std::vector<InnerParam> select_inner_params(const ModelConfig& cfg, const std::v
   for (const auto& p : layout) {
     if (!filter.selects(p.split_name)) continue;
     if (p.layer < first_suffix)
-      throw ConfigError("training.spec_inner selects '" + p.name + "', but inner parameters must lie in the suffix blocks");
+      throw ConfigError("training.spec_inner selects '" + p.name +
+                        "', but inner parameters must lie in the suffix blocks");
     inner.push_back(InnerParam{p.name, p.layer - first_suffix, p.slot});
   }
   return inner;

@@ -1,10 +1,12 @@
 #include "util/safetensors.h"
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "util/strings.h"
 
 namespace ttt {
 namespace {
@@ -14,10 +16,11 @@ struct DtypeName {
   const char* name;
   int size;  // bytes per element
 };
-constexpr DtypeName kDtypes[] = {{torch::kFloat32, "F32", 4}, {torch::kFloat64, "F64", 8}, {torch::kBFloat16, "BF16", 2},
-                                 {torch::kFloat16, "F16", 2}, {torch::kInt64, "I64", 8},   {torch::kInt32, "I32", 4},
-                                 {torch::kInt16, "I16", 2},   {torch::kInt8, "I8", 1},     {torch::kUInt8, "U8", 1},
-                                 {torch::kBool, "BOOL", 1}};
+constexpr DtypeName kDtypes[] = {{torch::kFloat32, "F32", 4},   {torch::kFloat64, "F64", 8},
+                                 {torch::kBFloat16, "BF16", 2}, {torch::kFloat16, "F16", 2},
+                                 {torch::kInt64, "I64", 8},     {torch::kInt32, "I32", 4},
+                                 {torch::kInt16, "I16", 2},     {torch::kInt8, "I8", 1},
+                                 {torch::kUInt8, "U8", 1},      {torch::kBool, "BOOL", 1}};
 constexpr size_t kMaxDims = 8;
 constexpr uint64_t kMaxExtent = uint64_t{1} << 40;
 
@@ -38,7 +41,9 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   for (const auto& [name, tensor] : tensors) {
     auto t = tensor.detach().to(torch::kCPU).contiguous();
     const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
-    header[name] = {{"dtype", safetensors_dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {{"dtype", safetensors_dtype_name(t.scalar_type())},
+                    {"shape", t.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     data.push_back(t);
   }
@@ -77,7 +82,7 @@ uint64_t header_length(const unsigned char* bytes) {
 // here depends on a size the file claims.
 std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, const std::string& name,
                                 std::map<std::string, std::string>& metadata) {
-  auto fail = [&](const std::string& what) { return std::runtime_error(name + ": " + what); };
+  auto fail = [&](const std::string& what) { return std::runtime_error(single_line(name + ": " + what)); };
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text);
@@ -106,15 +111,18 @@ std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, con
       if (*dtype == candidate.name) entry.dtype = &candidate;
     if (entry.dtype == nullptr) throw fail(where + "unsupported dtype " + dtype->dump());
     const auto shape = e.find("shape");
-    if (shape == e.end() || !shape->is_array() || shape->size() > kMaxDims) throw fail(where + "no shape (a list of at most 8 sizes)");
+    if (shape == e.end() || !shape->is_array() || shape->size() > kMaxDims)
+      throw fail(where + "no shape (a list of at most 8 sizes)");
     // The byte count, computed so that no product can overflow: every size is bounded by the data.
     uint64_t bytes = static_cast<uint64_t>(entry.dtype->size);
     for (const auto& extent : *shape) {
       if (!extent.is_number_unsigned()) throw fail(where + "shape holds " + extent.dump() + ", not a size");
       const uint64_t n = extent.get<uint64_t>();
       if (n > kMaxExtent) throw fail(where + "shape holds a size of " + std::to_string(n));
-      if (n != 0 && bytes > data_size / n) bytes = data_size + 1;  // more than the file holds: an error below
-      else bytes *= n;
+      if (n != 0 && bytes > data_size / n)
+        bytes = data_size + 1;  // more than the file holds: an error below
+      else
+        bytes *= n;
       entry.shape.push_back(static_cast<int64_t>(n));
     }
     const auto range = e.find("data_offsets");
@@ -127,8 +135,8 @@ std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, con
       throw fail(where + "byte range [" + std::to_string(entry.begin) + ", " + std::to_string(entry.end) +
                  ") lies outside the " + std::to_string(data_size) + " bytes of data (truncated file?)");
     if (entry.end - entry.begin != bytes)
-      throw fail(where + "byte range of " + std::to_string(entry.end - entry.begin) + " bytes does not match its shape " +
-                 shape->dump() + " of " + entry.dtype->name);
+      throw fail(where + "byte range of " + std::to_string(entry.end - entry.begin) +
+                 " bytes does not match its shape " + shape->dump() + " of " + entry.dtype->name);
     entries.push_back(std::move(entry));
   }
   // No two tensors share bytes.
@@ -151,7 +159,7 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& n
   const uint64_t data_start = 8 + n, data_size = bytes.size() - data_start;
   for (const auto& e : parse_header(bytes.substr(8, n), data_size, name, file.metadata)) {
     auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
-    std::memcpy(t.data_ptr(), bytes.data() + data_start + e.begin, e.end - e.begin);
+    if (e.end > e.begin) std::memcpy(t.data_ptr(), bytes.data() + data_start + e.begin, e.end - e.begin);
     file.tensors[e.name] = t;
   }
   return file;
@@ -174,9 +182,11 @@ SafetensorsFile load_safetensors(const std::string& path) {
   SafetensorsFile file;
   for (const auto& e : parse_header(text, data_size, path, file.metadata)) {
     auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
-    in.seekg(static_cast<std::streamoff>(data_start + e.begin));
-    in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
-    if (!in) throw fail("tensor '" + e.name + "': truncated data");
+    if (e.end > e.begin) {  // an empty tensor has no storage to read into
+      in.seekg(static_cast<std::streamoff>(data_start + e.begin));
+      in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
+      if (!in) throw fail("tensor '" + e.name + "': truncated data");
+    }
     file.tensors[e.name] = t;
   }
   return file;

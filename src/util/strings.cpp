@@ -6,6 +6,13 @@
 
 namespace ttt {
 
+std::string single_line(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (c == '\n' || c == '\r') c = ' ';
+  return out;
+}
+
 std::string trim(std::string_view text) {
   const auto is_space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
   std::size_t begin = 0;
@@ -20,8 +27,7 @@ bool starts_with(std::string_view text, std::string_view prefix) {
 }
 
 bool ends_with(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::vector<std::string> split(std::string_view text, char separator) {
@@ -112,8 +118,7 @@ std::vector<std::string> closest_matches(std::string_view word, const std::vecto
     const std::size_t distance = edit_distance(word, candidate);
     if (distance <= max_distance) scored.emplace_back(distance, candidate);
   }
-  std::stable_sort(scored.begin(), scored.end(),
-                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::stable_sort(scored.begin(), scored.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<std::string> matches;
   for (std::size_t i = 0; i < scored.size() && i < limit; ++i) matches.push_back(scored[i].second);
   return matches;

@@ -9,6 +9,8 @@
 namespace ttt {
 
 std::string trim(std::string_view text);
+// `text` with every line break (CR, LF) replaced by a space: for one-line error messages that quote input.
+std::string single_line(std::string_view text);
 bool starts_with(std::string_view text, std::string_view prefix);
 bool ends_with(std::string_view text, std::string_view suffix);
 

@@ -35,18 +35,24 @@ void encode_fixed(bool big_endian, const int64_t* values, int64_t count, uint8_t
 
 void decode_values(const DataType& dtype, bool big_endian, const uint8_t* bytes, int64_t count, int64_t* out) {
   switch (dtype.itemsize) {
-    case 2: return decode_fixed<2>(big_endian, dtype.is_signed, bytes, count, out);
-    case 4: return decode_fixed<4>(big_endian, dtype.is_signed, bytes, count, out);
-    case 8: return decode_fixed<8>(big_endian, dtype.is_signed, bytes, count, out);
+    case 2:
+      return decode_fixed<2>(big_endian, dtype.is_signed, bytes, count, out);
+    case 4:
+      return decode_fixed<4>(big_endian, dtype.is_signed, bytes, count, out);
+    case 8:
+      return decode_fixed<8>(big_endian, dtype.is_signed, bytes, count, out);
   }
   throw ZarrError("zarr: internal error: item size " + std::to_string(dtype.itemsize));
 }
 
 void encode_values(const DataType& dtype, bool big_endian, const int64_t* values, int64_t count, uint8_t* out) {
   switch (dtype.itemsize) {
-    case 2: return encode_fixed<2>(big_endian, values, count, out);
-    case 4: return encode_fixed<4>(big_endian, values, count, out);
-    case 8: return encode_fixed<8>(big_endian, values, count, out);
+    case 2:
+      return encode_fixed<2>(big_endian, values, count, out);
+    case 4:
+      return encode_fixed<4>(big_endian, values, count, out);
+    case 8:
+      return encode_fixed<8>(big_endian, values, count, out);
   }
   throw ZarrError("zarr: internal error: item size " + std::to_string(dtype.itemsize));
 }
@@ -67,9 +73,7 @@ fs::path chunk_path(const fs::path& array_dir, const std::string& key_prefix, in
   return resolve_chunk_key(array_dir, key_prefix + std::to_string(index));
 }
 
-bool blosc_has_compressor(const std::string& cname) {
-  return blosc_compname_to_compcode(cname.c_str()) >= 0;
-}
+bool blosc_has_compressor(const std::string& cname) { return blosc_compname_to_compcode(cname.c_str()) >= 0; }
 
 std::vector<uint8_t> blosc_decode(const std::string& frame, size_t expected_bytes, const fs::path& file) {
   if (frame.size() < BLOSC_MIN_HEADER_LENGTH)
@@ -85,13 +89,12 @@ std::vector<uint8_t> blosc_decode(const std::string& frame, size_t expected_byte
     throw error_at(file, "truncated chunk (or corrupt blosc header): header says " + std::to_string(cbytes) +
                              " bytes, file has " + std::to_string(frame.size()));
   if (cbytes < frame.size())
-    throw error_at(file, "corrupt chunk: " + std::to_string(frame.size() - cbytes) +
-                             " bytes after the end of the blosc frame");
-  if (blosc_cbuffer_validate(frame.data(), frame.size(), &nbytes) != 0)
-    throw error_at(file, "invalid blosc header");
+    throw error_at(
+        file, "corrupt chunk: " + std::to_string(frame.size() - cbytes) + " bytes after the end of the blosc frame");
+  if (blosc_cbuffer_validate(frame.data(), frame.size(), &nbytes) != 0) throw error_at(file, "invalid blosc header");
   if (nbytes != expected_bytes)
-    throw error_at(file, "chunk decompresses to " + std::to_string(nbytes) + " bytes, expected " +
-                             std::to_string(expected_bytes));
+    throw error_at(
+        file, "chunk decompresses to " + std::to_string(nbytes) + " bytes, expected " + std::to_string(expected_bytes));
   std::vector<uint8_t> decoded(expected_bytes);
   const int written = blosc_decompress_ctx(frame.data(), decoded.data(), decoded.size(), 1);
   if (written < 0 || static_cast<size_t>(written) != expected_bytes)
@@ -101,8 +104,8 @@ std::vector<uint8_t> blosc_decode(const std::string& frame, size_t expected_byte
 
 std::string blosc_encode(const uint8_t* data, size_t size, const std::string& cname, int clevel, int typesize) {
   std::string frame(size + BLOSC_MAX_OVERHEAD, '\0');
-  const int written = blosc_compress_ctx(clevel, BLOSC_SHUFFLE, static_cast<size_t>(typesize), size, data,
-                                         frame.data(), frame.size(), cname.c_str(), 0, 1);
+  const int written = blosc_compress_ctx(clevel, BLOSC_SHUFFLE, static_cast<size_t>(typesize), size, data, frame.data(),
+                                         frame.size(), cname.c_str(), 0, 1);
   if (written <= 0)
     throw ZarrError("zarr: blosc compression (" + cname + ") failed with result " + std::to_string(written));
   frame.resize(static_cast<size_t>(written));

@@ -6,8 +6,8 @@
 
 #include <cstdint>
 #include <list>
-#include <stdexcept>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>

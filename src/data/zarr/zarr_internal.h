@@ -65,20 +65,16 @@ fs::path chunk_path(const fs::path& array_dir, const std::string& key_prefix, in
 fs::path resolve_chunk_key(const fs::path& array_dir, const std::string& key);
 
 // Element `i` of `bytes` (itemsize-wide, given endianness) widened to int64.
-void decode_values(const DataType& dtype, bool big_endian, const uint8_t* bytes, int64_t count,
-                   int64_t* out);
+void decode_values(const DataType& dtype, bool big_endian, const uint8_t* bytes, int64_t count, int64_t* out);
 // The inverse; values must already be range-checked.
-void encode_values(const DataType& dtype, bool big_endian, const int64_t* values, int64_t count,
-                   uint8_t* out);
+void encode_values(const DataType& dtype, bool big_endian, const int64_t* values, int64_t count, uint8_t* out);
 
 // Decompresses one blosc frame that must be exactly `frame` (no trailing bytes) and must expand
 // to exactly `expected_bytes`; errors (invalid header, truncation, wrong size, decoder failure)
 // name `file`.
-std::vector<uint8_t> blosc_decode(const std::string& frame, size_t expected_bytes,
-                                  const fs::path& file);
+std::vector<uint8_t> blosc_decode(const std::string& frame, size_t expected_bytes, const fs::path& file);
 // Compresses with the given compressor, level and byte shuffle of `typesize`-byte elements.
-std::string blosc_encode(const uint8_t* data, size_t size, const std::string& cname, int clevel,
-                         int typesize);
+std::string blosc_encode(const uint8_t* data, size_t size, const std::string& cname, int clevel, int typesize);
 // Whether this build of c-blosc has the compressor called `cname`.
 bool blosc_has_compressor(const std::string& cname);
 

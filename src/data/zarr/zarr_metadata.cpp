@@ -2,10 +2,9 @@
 // integer token arrays), the metadata our writer emits, and group metadata.
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "data/zarr/zarr_internal.h"
 #include "util/file_io.h"
@@ -19,8 +18,7 @@ using json = nlohmann::json;
 // rather than silently converted.
 int64_t integer_of(const json& value, const std::string& what, const fs::path& file) {
   if (!value.is_number_integer()) throw error_at(file, what + " must be an integer");
-  if (value.is_number_unsigned() &&
-      value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+  if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
     throw error_at(file, what + " is too large");
   return value.get<int64_t>();
 }
@@ -30,8 +28,7 @@ const std::string& string_of(const json& value, const std::string& what, const f
   return value.get_ref<const std::string&>();
 }
 
-const json& member(const json& object, const std::string& key, const std::string& where,
-                   const fs::path& file) {
+const json& member(const json& object, const std::string& key, const std::string& where, const fs::path& file) {
   auto it = object.find(key);
   if (it == object.end()) throw error_at(file, "missing \"" + key + "\"" + where);
   return *it;
@@ -40,7 +37,7 @@ const json& member(const json& object, const std::string& key, const std::string
 json parse_json(const std::string& text, const fs::path& file) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // a syntax error, or a number past the double range
     throw error_at(file, std::string("invalid JSON: ") + e.what());
   }
 }
@@ -49,8 +46,7 @@ json parse_json(const std::string& text, const fs::path& file) {
 int64_t single_extent(const json& value, const std::string& what, const fs::path& file) {
   if (!value.is_array()) throw error_at(file, what + " must be a list");
   if (value.size() != 1)
-    throw error_at(file, what + " has " + std::to_string(value.size()) +
-                             " dimensions; only 1-D arrays are supported");
+    throw error_at(file, what + " has " + std::to_string(value.size()) + " dimensions; only 1-D arrays are supported");
   const int64_t extent = integer_of(value[0], what + "[0]", file);
   if (extent < 0) throw error_at(file, what + "[0] is negative (" + std::to_string(extent) + ")");
   return extent;
@@ -74,8 +70,7 @@ void parse_bytes_codec(const json& configuration, const fs::path& file, ArrayLay
   // The spec makes endian mandatory for multi-byte types, and all ours are multi-byte.
   if (it == configuration.end()) throw error_at(file, "bytes codec has no \"endian\"");
   const std::string& endian = string_of(*it, "bytes codec endian", file);
-  if (endian != "little" && endian != "big")
-    throw error_at(file, "unsupported bytes codec endian '" + endian + "'");
+  if (endian != "little" && endian != "big") throw error_at(file, "unsupported bytes codec endian '" + endian + "'");
   layout.big_endian = endian == "big";
 }
 
@@ -85,8 +80,7 @@ void parse_blosc_codec(const json& configuration, const fs::path& file, ArrayLay
   if (!blosc_has_compressor(cname)) throw error_at(file, "unsupported blosc cname '" + cname + "'");
   const int64_t clevel = integer_of(member(configuration, "clevel", where, file), "blosc clevel", file);
   if (clevel < 0 || clevel > 9) throw error_at(file, "blosc clevel " + std::to_string(clevel) + " is not in 0..9");
-  const std::string& shuffle =
-      string_of(member(configuration, "shuffle", where, file), "blosc shuffle", file);
+  const std::string& shuffle = string_of(member(configuration, "shuffle", where, file), "blosc shuffle", file);
   if (shuffle != "noshuffle" && shuffle != "shuffle" && shuffle != "bitshuffle")
     throw error_at(file, "unsupported blosc shuffle '" + shuffle + "'");
   // typesize and blocksize only tune compression; decoding reads them from each chunk's header.
@@ -123,18 +117,16 @@ void parse_codecs(const json& codecs, const fs::path& file, ArrayLayout& layout)
 
 void parse_chunk_key_encoding(const json& encoding, const fs::path& file, ArrayLayout& layout) {
   if (!encoding.is_object()) throw error_at(file, "\"chunk_key_encoding\" must be an object");
-  const std::string& name = string_of(member(encoding, "name", " in chunk_key_encoding", file),
-                                      "chunk_key_encoding name", file);
-  if (name != "default" && name != "v2")
-    throw error_at(file, "unsupported chunk_key_encoding '" + name + "'");
+  const std::string& name =
+      string_of(member(encoding, "name", " in chunk_key_encoding", file), "chunk_key_encoding name", file);
+  if (name != "default" && name != "v2") throw error_at(file, "unsupported chunk_key_encoding '" + name + "'");
   std::string separator = name == "default" ? "/" : ".";
   if (auto config = encoding.find("configuration"); config != encoding.end()) {
     if (!config->is_object()) throw error_at(file, "chunk_key_encoding configuration must be an object");
     if (auto it = config->find("separator"); it != config->end())
       separator = string_of(*it, "chunk_key_encoding separator", file);
   }
-  if (separator != "/" && separator != ".")
-    throw error_at(file, "unsupported chunk key separator '" + separator + "'");
+  if (separator != "/" && separator != ".") throw error_at(file, "unsupported chunk key separator '" + separator + "'");
   // For a 1-D array the v2 key is just the index; the separator only joins dimensions.
   layout.key_prefix = name == "default" ? "c" + separator : "";
 }
@@ -145,8 +137,8 @@ void parse_chunk_grid(const json& grid, const fs::path& file, ArrayLayout& layou
   if (name != "regular") throw error_at(file, "unsupported chunk_grid '" + name + "'");
   const json& configuration = member(grid, "configuration", " in chunk_grid", file);
   if (!configuration.is_object()) throw error_at(file, "chunk_grid configuration must be an object");
-  const int64_t chunk = single_extent(member(configuration, "chunk_shape", " in chunk_grid", file),
-                                      "chunk_shape", file);
+  const int64_t chunk =
+      single_extent(member(configuration, "chunk_shape", " in chunk_grid", file), "chunk_shape", file);
   if (chunk == 0) throw error_at(file, "chunk_shape[0] is 0");
   if (chunk > kMaxChunkBytes / layout.dtype.itemsize)
     throw error_at(file, "chunk_shape[0] " + std::to_string(chunk) + " is too large");
@@ -184,12 +176,12 @@ ArrayLayout parse_array_metadata(const std::string& text, const fs::path& file) 
 
   // The spec: unknown top-level fields must be refused unless they say must_understand: false.
   static const std::set<std::string> kKnown = {
-      "zarr_format", "node_type",  "shape",      "data_type",  "chunk_grid",          "chunk_key_encoding",
-      "fill_value",  "codecs",     "attributes", "storage_transformers", "dimension_names"};
+      "zarr_format",        "node_type",  "shape",  "data_type",  "chunk_grid",
+      "chunk_key_encoding", "fill_value", "codecs", "attributes", "storage_transformers",
+      "dimension_names"};
   for (const auto& [key, value] : root.items()) {
     if (kKnown.count(key)) continue;
-    const bool optional = value.is_object() && value.contains("must_understand") &&
-                          value["must_understand"] == false;
+    const bool optional = value.is_object() && value.contains("must_understand") && value["must_understand"] == false;
     if (!optional) throw error_at(file, "unsupported metadata field \"" + key + "\"");
   }
 

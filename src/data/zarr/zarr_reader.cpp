@@ -25,8 +25,8 @@ ZarrArrayReader::ZarrArrayReader(std::string array_dir, size_t cache_chunks)
   std::error_code ec;
   if (!fs::is_regular_file(codec->metadata_file, ec))
     throw error_at(codec->metadata_file, "not found (not a zarr v3 array directory)");
-  codec->layout = zarr_detail::parse_array_metadata(zarr_detail::read_file_bytes(codec->metadata_file),
-                                                    codec->metadata_file);
+  codec->layout =
+      zarr_detail::parse_array_metadata(zarr_detail::read_file_bytes(codec->metadata_file), codec->metadata_file);
   info_ = codec->layout.info;
   codec_ = std::move(codec);
 }

@@ -1,158 +1,31 @@
-// The sample loader: cutting, masks, seeded order, rank shards, exact resume, prefetching.
+// Where a run's tokens come from (data/dataset, data/token_source): the dummy dataset, the
+// evaluation loader's batches, and zarr token arrays that must hold every chunk.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
-
-#include <set>
-
 #include <filesystem>
 #include <fstream>
 
 #include "data/dataset.h"
-#include "data/prefetch_loader.h"
 #include "data/prepare.h"
 #include "data/sequence_loader.h"
 #include "data/token_source.h"
-#include "util/file_io.h"
 #include "tokenizer/byte_tokenizer.h"
+#include "util/file_io.h"
 
 using namespace ttt;
 
 namespace {
 
-// Tokens 0..n-1 (BOS = a value that appears at known places).
-std::unique_ptr<TokenSource> counting_source(int64_t n) {
-  std::vector<int64_t> t(n);
-  for (int64_t i = 0; i < n; ++i) t[i] = i % 1000;
-  return std::make_unique<VectorTokenSource>(std::move(t));
-}
-
-LoaderOptions options(int64_t T, int64_t B, uint64_t seed = 0) {
+LoaderOptions options(int64_t T, int64_t B) {
   LoaderOptions o;
   o.seq_length = T;
   o.batch_size = B;
-  o.seed = seed;
-  o.bos_token_id = 7;
   return o;
 }
 
-std::vector<int64_t> first_column(const Batch& b) {
-  std::vector<int64_t> v;
-  for (int64_t r = 0; r < b.input_ids.size(0); ++r) v.push_back(b.input_ids[r][0].item<int64_t>());
-  return v;
-}
-
 }  // namespace
-
-TEST(Loader, SamplesAreShiftedWindowsWithBosMask) {
-  auto o = options(10, 2);
-  o.shuffle = false;
-  SequenceLoader loader(counting_source(101), o);
-  EXPECT_EQ(loader.num_samples(), 10);  // (101 - 1) / 10
-  auto b = *loader.next();
-  for (int64_t t = 0; t < 10; ++t) {
-    EXPECT_EQ(b.input_ids[1][t].item<int64_t>(), 10 + t);
-    EXPECT_EQ(b.targets[1][t].item<int64_t>(), 11 + t);
-  }
-  // Target 7 (BOS) is masked out, everything else counts.
-  EXPECT_EQ(b.loss_mask[0][6].item<float>(), 0.0f);
-  EXPECT_EQ(b.loss_mask.sum().item<float>(), 19.0f);
-}
-
-TEST(Loader, SameSeedSameOrderOtherSeedOtherOrder) {
-  SequenceLoader a(counting_source(1001), options(10, 4, 3)), b(counting_source(1001), options(10, 4, 3)),
-      c(counting_source(1001), options(10, 4, 4));
-  bool differs = false;
-  for (int i = 0; i < 20; ++i) {
-    auto x = first_column(*a.next()), y = first_column(*b.next()), z = first_column(*c.next());
-    EXPECT_EQ(x, y);
-    differs = differs || x != z;
-  }
-  EXPECT_TRUE(differs);
-}
-
-TEST(Loader, EpochCoversEverySampleOnce) {
-  SequenceLoader loader(counting_source(1001), options(10, 5));
-  std::multiset<int64_t> seen;
-  for (int64_t i = 0; i < loader.batches_per_pass(); ++i)
-    for (auto v : first_column(*loader.next())) seen.insert(v);
-  EXPECT_EQ(seen.size(), 100u);
-  EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 100u);
-}
-
-TEST(Loader, RankShardsAreDisjointAndCoverTheGlobalBatches) {
-  const int64_t world = 3, global = 6;
-  std::set<int64_t> seen;
-  std::vector<std::vector<int64_t>> per_rank(world);
-  for (int64_t rank = 0; rank < world; ++rank) {
-    auto o = options(10, global / world, 5);
-    o.rank = rank;
-    o.world_size = world;
-    SequenceLoader loader(counting_source(1001), o);
-    EXPECT_EQ(loader.batches_per_pass(), 100 / global);  // 16 global batches, each rank 16
-    for (int64_t i = 0; i < loader.batches_per_pass(); ++i)
-      for (auto v : first_column(*loader.next())) {
-        EXPECT_TRUE(seen.insert(v).second) << "sample read twice";
-        per_rank[rank].push_back(v);
-      }
-  }
-  EXPECT_EQ(seen.size(), 96u);  // 16 global batches of 6; 4 samples dropped as a partial batch
-  // Global batch k is the single-process batch k split across ranks in order.
-  SequenceLoader single(counting_source(1001), options(10, global, 5));
-  auto batch0 = first_column(*single.next());
-  EXPECT_EQ(std::vector<int64_t>(batch0.begin(), batch0.begin() + 2),
-            std::vector<int64_t>(per_rank[0].begin(), per_rank[0].begin() + 2));
-  EXPECT_EQ(std::vector<int64_t>(batch0.begin() + 2, batch0.begin() + 4),
-            std::vector<int64_t>(per_rank[1].begin(), per_rank[1].begin() + 2));
-}
-
-TEST(Loader, ResumeFromPositionIsExact) {
-  SequenceLoader straight(counting_source(1001), options(10, 4, 9));
-  std::vector<std::vector<int64_t>> expected;
-  for (int i = 0; i < 60; ++i) expected.push_back(first_column(*straight.next()));  // crosses epochs
-  SequenceLoader resumed(counting_source(1001), options(10, 4, 9));
-  for (int i = 0; i < 37; ++i) resumed.next();
-  const int64_t saved = resumed.position();
-  SequenceLoader fresh(counting_source(1001), options(10, 4, 9));
-  fresh.set_position(saved);
-  for (int i = 37; i < 60; ++i) EXPECT_EQ(first_column(*fresh.next()), expected[i]) << i;
-}
-
-TEST(Loader, PrefetchGivesTheSameStreamAndExactPosition) {
-  SequenceLoader plain(counting_source(1001), options(10, 4, 2));
-  PrefetchLoader prefetch(std::make_unique<SequenceLoader>(counting_source(1001), options(10, 4, 2)), 3);
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(first_column(*prefetch.next()), first_column(*plain.next()));
-  EXPECT_EQ(prefetch.position(), 10);  // consumed, not read ahead
-  prefetch.set_position(4);
-  SequenceLoader check(counting_source(1001), options(10, 4, 2));
-  check.set_position(4);
-  EXPECT_EQ(first_column(*prefetch.next()), first_column(*check.next()));
-}
-
-TEST(Loader, SinglePassEndsAndStaysEnded) {
-  auto o = options(10, 4);
-  o.shuffle = false;
-  o.repeat = false;
-  PrefetchLoader loader(std::make_unique<SequenceLoader>(counting_source(101), o));
-  EXPECT_TRUE(loader.next().has_value());
-  EXPECT_TRUE(loader.next().has_value());
-  EXPECT_FALSE(loader.next().has_value());  // 10 samples: two batches of 4
-  EXPECT_FALSE(loader.next().has_value());
-}
-
-TEST(Loader, TooSmallAndOutOfVocabularyAreErrors) {
-  EXPECT_THROW(SequenceLoader(counting_source(30), options(10, 4)), std::runtime_error);
-  auto o = options(10, 2);
-  o.vocab_size = 50;
-  SequenceLoader loader(counting_source(1001), o);
-  try {
-    loader.next();
-    FAIL() << "expected an error for token ids >= 50";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("vocabulary"), std::string::npos) << e.what();
-  }
-}
 
 TEST(DummyDataset, TokensAreUniformOverTwentyIdsLikeTheReference) {
   // The reference draws dummy tokens from [0, 20): a distribution a model can learn. BOS (here 1)

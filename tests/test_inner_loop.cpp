@@ -1,10 +1,14 @@
-// The meta-gradient (outer gradient through every inner SGD step) against central finite
-// differences in float64, and the meta loss with inner lr 0 against the pretrain loss.
+// The inner loop (src/ttt): the meta-gradient (outer gradient through every inner SGD step)
+// against central finite differences in float64, recomputation against keeping the graph, the
+// meta loss with inner lr 0 against the pretrain loss, determinism, and the inner optimiser and
+// learning-rate schedule against hand-computed values.
 #include <gtest/gtest.h>
 
 #include "model/weights.h"
 #include "support/tiny_model.h"
+#include "ttt/inner_optimizer.h"
 #include "ttt/sequence_loss.h"
+#include "ttt/ttt_options.h"
 
 using namespace ttt;
 
@@ -42,7 +46,7 @@ void check_against_finite_differences(const Config& cfg, double clip) {
       {"language_model.model.h.blocks.1.seq_modeling_block.wv.weight", {0, 9}},
       {"language_model.model.h.blocks.0.feed_forward.w2.weight", {2, 3}},  // prefix block
       {"language_model.model.h.blocks.0.seq_modeling_block.wk.weight", {5, 6}},
-      {"language_model.model.wte.weight", {4, 7}},  // embedding row (tied head too)
+      {"language_model.model.wte.weight", {4, 7}},                            // embedding row (tied head too)
       {"language_model.model.h.prime_storage.0.ffn_prime_norm.weight", {2}},  // norm scales
       {"language_model.model.h.blocks.1.seq_modeling_block.k_norm.weight", {1}},
       {"language_model.model.ln_f.weight", {6}},
@@ -119,4 +123,46 @@ TEST(MetaGradient, RecomputationGivesTheSameGradients) {
     for (size_t i = 0; i < reference.second.size(); ++i)
       EXPECT_TRUE(torch::allclose(remat.second[i], reference.second[i], 1e-9, 1e-12)) << "n=" << n << " param " << i;
   }
+}
+
+TEST(InnerOptimizer, LearningRateScheduleMatchesHandValues) {
+  TrainingConfig t;
+  t.optimizer_inner.lr = 1.0;
+  t.ilr_init = 0.1;
+  t.ilr_warmup_steps = 10;
+  EXPECT_DOUBLE_EQ(inner_learning_rate(t, 0), 0.1 + 0.9 * 0.1);
+  EXPECT_DOUBLE_EQ(inner_learning_rate(t, 4), 0.1 + 0.9 * 0.5);
+  EXPECT_DOUBLE_EQ(inner_learning_rate(t, 9), 1.0);
+  EXPECT_DOUBLE_EQ(inner_learning_rate(t, 100), 1.0);
+  t.ilr_warmup_steps = 0;  // extension runs: constant lr, ilr_init ignored as in the reference
+  EXPECT_DOUBLE_EQ(inner_learning_rate(t, 0), 1.0);
+}
+
+TEST(InnerOptimizer, ClipByGlobalNormPerSequence) {
+  // Sequence 0: grads (3, 4) and (0) -> norm 5 -> clipped to norm 1: (0.6, 0.8).
+  // Sequence 1: grads (0.3, 0.4), (0) -> norm 0.5 < 1: unchanged.
+  auto theta_a = torch::zeros({2, 2}, torch::kFloat64), theta_b = torch::zeros({2, 1}, torch::kFloat64);
+  auto g_a = torch::tensor({{3.0, 4.0}, {0.3, 0.4}}, torch::kFloat64);
+  auto g_b = torch::zeros({2, 1}, torch::kFloat64);
+  auto norms = per_sequence_global_norm({g_a, g_b});
+  EXPECT_NEAR(norms[0].item<double>(), 5.0, 1e-12);
+  EXPECT_NEAR(norms[1].item<double>(), 0.5, 1e-12);
+  auto out = sgd_step({theta_a, theta_b}, {g_a, g_b}, /*lr=*/2.0, /*max_norm=*/1.0);
+  auto expected = torch::tensor({{-1.2, -1.6}, {-0.6, -0.8}}, torch::kFloat64);
+  EXPECT_TRUE(torch::allclose(out[0], expected, 0, 1e-12)) << out[0];
+  auto unclipped = sgd_step({theta_a, theta_b}, {g_a, g_b}, 2.0, 0.0);
+  EXPECT_TRUE(torch::allclose(unclipped[0], -2.0 * g_a, 0, 1e-12));
+}
+
+TEST(MetaGradient, SameSeedSameLossAndGradients) {
+  auto cfg = ttt::testing::tiny_meta_config();
+  auto batch = ttt::testing::random_batch(2, 12, cfg.model.vocab_size, 4);
+  auto run = [&] {
+    auto w = ModelWeights::initialize(cfg.model, 11);
+    w.set_requires_grad(true);
+    auto loss = meta_loss(cfg.model, w, batch, TttOptions::for_step(cfg, 0), /*create_graph=*/true).loss;
+    auto grads = torch::autograd::grad({loss}, w.tensors());
+    return std::make_pair(loss.item<double>(), grads[0].sum().item<double>());
+  };
+  EXPECT_EQ(run(), run());
 }

@@ -123,7 +123,8 @@ TEST(Resume, KillNineAndResumeGivesBitwiseEqualWeights) {
   const auto last = std::to_string(steps - 1);
   for (const char* file : {"model.safetensors", "optimizer.safetensors"})
     EXPECT_TRUE(read_bytes(ckpt_dir(dir, "straight") / last / file) == read_bytes(interrupted / last / file))
-        << file << " of the resumed run differs from the uninterrupted run's (killed after step " << killed_after << ")";
+        << file << " of the resumed run differs from the uninterrupted run's (killed after step " << killed_after
+        << ")";
   // metrics.jsonl holds every step once.
   std::ifstream metrics(dir / "exp" / "demo" / "interrupted" / "metrics.jsonl");
   std::vector<int64_t> logged;

@@ -52,7 +52,7 @@ const Expected kExperiments[] = {
 
 }  // namespace
 
-TEST(ParamCounts, EveryOfficialExperimentMatchesTheReferenceFormula) {
+TEST(ParamLayout, EveryOfficialExperimentMatchesTheReferenceFormula) {
   LoadOptions options;
   options.config_dir = TTT_SOURCE_DIR "/configs";
   for (const auto& e : kExperiments) {
@@ -66,7 +66,7 @@ TEST(ParamCounts, EveryOfficialExperimentMatchesTheReferenceFormula) {
   }
 }
 
-TEST(ParamCounts, E2eKeepsTheBaselineSizeWithinTwoPercent) {
+TEST(ParamLayout, E2eKeepsTheBaselineSizeWithinTwoPercent) {
   // The narrower MLPs pay for the prime MLPs (the official rule), so E2E and FA models of a
   // size have nearly equal parameter counts.
   for (size_t i = 0; i + 1 < std::size(kExperiments); i += 2) {
@@ -75,7 +75,7 @@ TEST(ParamCounts, E2eKeepsTheBaselineSizeWithinTwoPercent) {
   }
 }
 
-TEST(ParamCounts, SpecMatchingNothingIsAnError) {
+TEST(ParamLayout, SpecMatchingNothingIsAnError) {
   LoadOptions options;
   options.config_dir = TTT_SOURCE_DIR "/configs";
   const Config c = load_config({"+experiment=125m/pretrain/pretrain-125m-e2e",

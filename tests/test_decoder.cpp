@@ -1,0 +1,142 @@
+// Decoding (infer/decoder): reading tokens through KV caches one at a time or in pieces equals
+// the whole-sequence forward (FA, SWA) and, for TTT-E2E, the evaluation path of the inner loop.
+#include <gtest/gtest.h>
+
+#include "infer/decoder.h"
+#include "model/transformer.h"
+#include "support/decoding.h"
+#include "support/tiny_model.h"
+#include "ttt/sequence_loss.h"
+
+using namespace ttt;
+using ttt::testing::expect_close;
+using ttt::testing::pretrain_config;
+using ttt::testing::random_tokens;
+using ttt::testing::tiny_meta_config;
+
+namespace {
+
+// Reads `ids` in pieces of the given sizes (cycled), collecting every token's logits.
+torch::Tensor read_in_pieces(const Config& config, const TttOptions& ttt, const ModelWeights& w, DecodeState& state,
+                             const torch::Tensor& ids, const std::vector<int64_t>& pieces) {
+  std::vector<torch::Tensor> out;
+  for (int64_t at = 0, i = 0; at < ids.size(1); ++i) {
+    const int64_t n = std::min(pieces[i % pieces.size()], ids.size(1) - at);
+    out.push_back(read_tokens(config.model, ttt, w, state, ids.slice(1, at, at + n), /*all_logits=*/true));
+    at += n;
+  }
+  return torch::cat(out, 1);
+}
+
+// The evaluation path (meta_loss's loop) over tokens [1, T + 1]: logits of the T inputs, chunk c
+// read with the fast weights adapted on chunks < c. Its NLL is checked against meta_loss's.
+torch::Tensor eval_path_logits(const Config& config, const ModelWeights& w, const torch::Tensor& tokens) {
+  const auto& cfg = config.model;
+  const int64_t T = tokens.size(1) - 1, b = cfg.mini_batch_size;
+  const auto ttt = TttOptions::for_inference(config);
+  auto inputs = tokens.slice(1, 0, T), targets = tokens.slice(1, 1, T + 1);
+  const auto mask = (targets != cfg.bos_token_id).to(torch::kFloat32);
+  auto prefix = prefix_forward(cfg, w, inputs);
+  auto state = init_fast_state(cfg, w, ttt, 1, /*through_outer=*/false);
+  std::vector<torch::Tensor> logits, nll;
+  for (int64_t c = 0; c < T / b; ++c) {
+    auto step =
+        chunk_step(cfg, w, ttt, state, prefix.slice(1, c * b, (c + 1) * b), targets.slice(1, c * b, (c + 1) * b),
+                   mask.slice(1, c * b, (c + 1) * b), /*learn=*/c + 1 < T / b, /*create_graph=*/false);
+    logits.push_back(step.logits.detach());
+    nll.push_back(step.nll.detach());
+  }
+  const auto reference = meta_loss(cfg, w, Batch{inputs, targets, mask}, ttt, /*create_graph=*/false);
+  EXPECT_TRUE(torch::equal(torch::cat(nll, 1), reference.token_nll));
+  return torch::cat(logits, 1);
+}
+
+}  // namespace
+
+TEST(Decode, TokenByTokenEqualsFullForwardForFaAndSwa) {
+  torch::NoGradGuard no_grad;
+  for (const auto block : {SeqModelingBlock::kSelfAttention, SeqModelingBlock::kSlidingWindow}) {
+    const Config config = pretrain_config(block);
+    const auto w = ModelWeights::initialize(config.model, 5);
+    const auto ids = random_tokens(29, 3).slice(1, 0, 30);  // longer than the window (8)
+    const auto full = full_sequence_logits(config.model, w, ids);
+    const auto ttt = TttOptions::for_inference(config);
+    DecodeState one_by_one = start_decoding(config.model, ttt, w);
+    ASSERT_EQ(one_by_one.full_caches.empty(), block == SeqModelingBlock::kSlidingWindow);
+    expect_close(read_in_pieces(config, ttt, w, one_by_one, ids, {1}), full, to_string(block) + " one token at a time");
+    // Prefill in segments smaller than the prompt, then pieces of several sizes.
+    DecodeState pieces = start_decoding(config.model, ttt, w, 1, /*segment=*/5);
+    expect_close(read_in_pieces(config, ttt, w, pieces, ids, {13, 1, 4, 1, 1}), full, to_string(block) + " in pieces");
+    EXPECT_EQ(pieces.position, 30);
+    expect_close(pieces.last_logits, full.select(1, 29).to(torch::kFloat32), to_string(block) + " last logits");
+  }
+}
+
+TEST(Decode, SwaCachesStayWithinTheWindow) {
+  torch::NoGradGuard no_grad;
+  const Config config = pretrain_config(SeqModelingBlock::kSlidingWindow);
+  const auto w = ModelWeights::initialize(config.model, 5);
+  const auto ttt = TttOptions::for_inference(config);
+  DecodeState state = start_decoding(config.model, ttt, w);
+  read_tokens(config.model, ttt, w, state, random_tokens(99, 4));
+  for (const auto& c : state.window_caches) EXPECT_EQ(c.k.size(1), config.model.sliding_window_size);
+}
+
+// Two suffix blocks: the second one's keys depend on the first one's fast weights.
+Config deeper_meta_config() {
+  Config c = tiny_meta_config();
+  c.model.num_hidden_layers = 3;
+  c.model.suffix_len = 2;
+  c.model.sliding_window_size = 6;
+  return c;
+}
+
+void expect_prefill_equals_evaluation_path(const Config& config) {
+  const auto w = ModelWeights::initialize(config.model, 7);
+  const auto tokens = random_tokens(24, 11);
+  const auto eval = eval_path_logits(config, w, tokens);  // [1, 24, V]
+  const auto& cfg = config.model;
+  const auto ttt = TttOptions::for_inference(config);
+  ASSERT_TRUE(ttt.enabled);
+  // A prompt of whole chunks: its logits are the evaluation path's first 12.
+  DecodeState whole = start_decoding(cfg, ttt, w);
+  expect_close(read_tokens(cfg, ttt, w, whole, tokens.slice(1, 0, 12), true), eval.slice(1, 0, 12),
+               "prompt of 3 chunks");
+  // A prompt of 10 tokens (2.5 chunks), then tokens 10..23 one at a time: the partial chunk joins
+  // the next update, and every later chunk is learned from once its last target is read.
+  DecodeState partial = start_decoding(cfg, ttt, w);
+  auto prompt = read_tokens(cfg, ttt, w, partial, tokens.slice(1, 0, 10), true);
+  auto decoded = read_in_pieces(config, ttt, w, partial, tokens.slice(1, 10, 24), {1});
+  expect_close(torch::cat({prompt, decoded}, 1), eval, "prompt of 10, then decoding");
+  // Odd pieces and small prefill segments give the same.
+  DecodeState pieces = start_decoding(cfg, ttt, w, 1, /*segment=*/8);
+  expect_close(read_in_pieces(config, ttt, w, pieces, tokens.slice(1, 0, 24), {3, 6, 1, 9}), eval, "odd pieces");
+  // Without test-time training the logits differ after the first chunk: the steps above matter.
+  const auto frozen = TttOptions::for_inference(config, /*test_time_training=*/false);
+  DecodeState no_ttt = start_decoding(cfg, frozen, w);
+  auto frozen_logits = read_tokens(cfg, frozen, w, no_ttt, tokens.slice(1, 0, 24), true);
+  expect_close(frozen_logits.slice(1, 0, 4), eval.slice(1, 0, 4), "first chunk without steps");
+  EXPECT_FALSE(torch::allclose(frozen_logits.slice(1, 4), eval.slice(1, 4), 1e-3, 1e-3));
+}
+
+TEST(Decode, E2ePrefillEqualsEvaluationPath) {
+  expect_prefill_equals_evaluation_path(tiny_meta_config());  // W 8, b 4, one suffix block
+  expect_prefill_equals_evaluation_path(deeper_meta_config());
+}
+
+TEST(Decode, E2eFastWeightsChangeOnlyAtChunkBoundaries) {
+  const Config config = tiny_meta_config();
+  const auto w = ModelWeights::initialize(config.model, 7);
+  const auto tokens = random_tokens(12, 2);
+  const auto ttt = TttOptions::for_inference(config);
+  DecodeState state = start_decoding(config.model, ttt, w);
+  read_tokens(config.model, ttt, w, state, tokens.slice(1, 0, 4));  // chunk 0 read, its last target unknown
+  auto before = state.fast.weights[0].clone();
+  EXPECT_EQ(state.pending_ids.size(1), 4);
+  read_tokens(config.model, ttt, w, state, tokens.slice(1, 4, 5));  // token 4 completes chunk 0's targets
+  EXPECT_FALSE(torch::equal(before, state.fast.weights[0]));
+  EXPECT_EQ(state.pending_ids.size(1), 1);
+  auto after = state.fast.weights[0].clone();
+  read_tokens(config.model, ttt, w, state, tokens.slice(1, 5, 8));  // inside chunk 1: no step
+  EXPECT_TRUE(torch::equal(after, state.fast.weights[0]));
+}
