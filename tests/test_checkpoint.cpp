@@ -14,6 +14,7 @@
 #include "train/outer_optimizer.h"
 #include "ttt/sequence_loss.h"
 #include "util/file_io.h"
+#include "util/process_tag.h"
 #include "util/safetensors.h"
 
 using namespace ttt;
@@ -24,9 +25,7 @@ namespace {
 
 fs::path temp_dir(const std::string& name) { return ttt::testing::fresh_temp_dir("checkpoint_" + name); }
 
-std::string temp_dir_of(int64_t step, const std::string& host, pid_t pid) {
-  return ".tmp-" + std::to_string(step) + "-" + host + "-" + std::to_string(pid);
-}
+std::string temp_dir_of(int64_t step, const std::string& tag) { return ".tmp-" + std::to_string(step) + "-" + tag; }
 
 Config tiny_config() {
   Config c = ttt::testing::tiny_meta_config();
@@ -105,14 +104,20 @@ TEST(Checkpoint, KeepsLastFewAndMilestonesAndIgnoresIncomplete) {
   EXPECT_THROW(load_checkpoint_optimizer((dir / "5").string(), opt), std::runtime_error);
   // Leftover temporary directories of dead processes are removed by the next Checkpointer; the
   // save in progress of a live process (here: this one), or of another host, is left alone.
-  const std::string dead = temp_dir_of(7, ttt::testing::host_name(), ttt::testing::exited_pid());
-  const std::string live = temp_dir_of(8, ttt::testing::host_name(), getpid());
-  const std::string elsewhere = temp_dir_of(9, "another-host", ttt::testing::exited_pid());
-  for (const auto& name : {dead, live, elsewhere}) fs::create_directories(dir / name);
+  const pid_t exited = ttt::testing::exited_pid();
+  const std::string dead = temp_dir_of(7, process_tag_of(exited));
+  const std::string legacy = temp_dir_of(6, std::to_string(ttt::testing::exited_pid()));  // an earlier version's
+  const std::string live = temp_dir_of(8, process_tag());
+  const std::string elsewhere = temp_dir_of(9, "another-host-1-" + std::to_string(exited));
+  const std::string other_namespace =
+      temp_dir_of(10, process_tag_of(exited).replace(process_tag_of(exited).rfind('-'), 1, "9-"));
+  for (const auto& name : {dead, legacy, live, elsewhere, other_namespace}) fs::create_directories(dir / name);
   Checkpointer again(dir.string(), {2});
   EXPECT_FALSE(fs::exists(dir / dead));
+  EXPECT_FALSE(fs::exists(dir / legacy));
   EXPECT_TRUE(fs::exists(dir / live));
   EXPECT_TRUE(fs::exists(dir / elsewhere));
+  EXPECT_TRUE(fs::exists(dir / other_namespace));
   fs::remove_all(dir);
 }
 

@@ -11,6 +11,7 @@
 #include "data/zarr/zarr.h"
 #include "tokenizer/byte_tokenizer.h"
 #include "tokenizer/utf8.h"
+#include "util/process_tag.h"
 
 using namespace ttt;
 namespace fs = std::filesystem;
@@ -188,16 +189,27 @@ TEST(Prepare, TinyChunksAreRefusedAndAbandonedWorkIsCleanedUp) {
   const pid_t dead = fork();
   if (dead == 0) _exit(0);
   waitpid(dead, nullptr, 0);
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  const auto abandoned = tmp.path / ("out.tmp-" + std::string(host) + "-" + std::to_string(dead));
-  const auto old = tmp.path / ("out.old-" + std::string(host) + "-" + std::to_string(dead));
-  const auto live = tmp.path / ("out.tmp-" + std::string(host) + "-" + std::to_string(getpid() == 1 ? 2 : 1));
-  for (const auto& d : {abandoned, old, live}) fs::create_directories(d);
+  const auto abandoned = tmp.path / ("out.tmp-" + process_tag_of(dead));
+  const auto live = tmp.path / ("out.tmp-" + process_tag_of(1));  // pid 1 runs
+  for (const auto& d : {abandoned, live}) fs::create_directories(d);
   prepare_dataset(o, byte);
   EXPECT_FALSE(fs::exists(abandoned));
+  EXPECT_TRUE(fs::exists(live));
+  // A run killed between moving the old dataset aside and moving the new one in: the next run
+  // restores the old one (and, with --overwrite, replaces it) instead of losing both.
+  const auto old = tmp.path / ("out.old-" + process_tag_of(dead));
+  fs::rename(tmp.path / "out", old);
+  fs::create_directories(abandoned);
+  EXPECT_THROW(prepare_dataset(o, byte), std::runtime_error);  // "already exists": the old one is back
+  EXPECT_TRUE(fs::exists(tmp.path / "out" / "zarr.json"));
   EXPECT_FALSE(fs::exists(old));
-  EXPECT_TRUE(fs::exists(live));  // pid 1 runs
+  EXPECT_FALSE(fs::exists(abandoned));
+  fs::rename(tmp.path / "out", old);
+  o.overwrite = true;
+  prepare_dataset(o, byte);
+  EXPECT_TRUE(fs::exists(tmp.path / "out" / "zarr.json"));
+  EXPECT_FALSE(fs::exists(old));
+  o.overwrite = false;
   // A failed run removes its own temporary folder.
   tmp.write("bad.txt", std::string("\xff\xfe invalid", 10));
   o.output = (tmp.path / "out2").string();

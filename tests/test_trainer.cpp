@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "train/checkpoint.h"
+#include "util/process_tag.h"
 #include "util/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -229,9 +230,7 @@ TEST(Resume, EvaluatingARunWhileItTrainsLeavesTheRunIntact) {
 
   // The same, made certain: a save in progress of a live process (this test) survives `ttt eval`
   // on its checkpoint directory, and a new training run's clean-up too.
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  const auto in_progress = checkpoints / (".tmp-99-" + std::string(host) + "-" + std::to_string(getpid()));
+  const auto in_progress = checkpoints / (".tmp-99-" + process_tag());
   fs::create_directories(in_progress);
   EXPECT_EQ(run({"eval", "--checkpoint", checkpoints.string()}, dir / "eval.log"), 0) << read_bytes(dir / "eval.log");
   EXPECT_EQ(run(args, dir / "again.log"), 0) << read_bytes(dir / "again.log");

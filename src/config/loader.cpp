@@ -442,7 +442,7 @@ std::string find_config_dir() {
   std::error_code error;
   const fs::path exe = fs::read_symlink("/proc/self/exe", error);
   if (!error) {
-    const fs::path installed = exe.parent_path().parent_path() / "share" / "ttt" / "configs";
+    const fs::path installed = (exe.parent_path() / TTT_CONFIGS_FROM_BINDIR).lexically_normal();
     if (is_tree(installed)) return installed.string();
     looked.push_back(installed.string());
   }

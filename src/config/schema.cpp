@@ -38,13 +38,19 @@ FieldSpec default_only(FieldSpec spec, const char* why) {
 
 // [min, max].
 FieldSpec in_range(FieldSpec spec, long double min, long double max) {
-  spec.bounds = FieldBounds{min, max, false, true};
+  spec.bounds = FieldBounds{min, max, false, false, true};
   return spec;
 }
 
 // (0, max]: a float that must be positive.
 FieldSpec positive_up_to(FieldSpec spec, long double max) {
-  spec.bounds = FieldBounds{0, max, true, true};
+  spec.bounds = FieldBounds{0, max, true, false, true};
+  return spec;
+}
+
+// [min, max): AdamW's betas (a beta of 1 divides by zero in the bias correction).
+FieldSpec below(FieldSpec spec, long double min, long double max) {
+  spec.bounds = FieldBounds{min, max, false, true, true};
   return spec;
 }
 
@@ -71,7 +77,7 @@ std::vector<FieldSpec> optimizer_fields(std::vector<FieldSpec> fields, bool inne
     else if (leaf == "lr_warmup_steps" || leaf == "lr_decay_steps")
       f = in_range(f, 0, kMaxSteps);
     else if (leaf == "b1" || leaf == "b2")
-      f = in_range(f, 0, 1);
+      f = below(f, 0, 1);
     else if (leaf == "clip_gradient")
       f = in_range(f, 0, 1e12L);
     const bool sgd_uses = leaf == "optimizer_type" || leaf == "lr" || leaf == "clip_gradient";

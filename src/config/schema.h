@@ -99,6 +99,7 @@ struct FieldBounds {
   long double min = 0;
   long double max = 0;
   bool min_exclusive = false;  // (min, max]: "positive" for floats
+  bool max_exclusive = false;  // [min, max)
   bool set = false;
 };
 

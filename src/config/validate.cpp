@@ -40,7 +40,8 @@ void check_bounds(const FieldSpec& spec, const FieldRef& ref) {
   const FieldBounds& b = spec.bounds;
   // Written so that NaN fails every comparison.
   const bool above_min = b.min_exclusive ? *value > b.min : *value >= b.min;
-  if (above_min && *value <= b.max && std::isfinite(*value)) return;
+  const bool below_max = b.max_exclusive ? *value < b.max : *value <= b.max;
+  if (above_min && below_max && std::isfinite(*value)) return;
   const bool is_int = !std::holds_alternative<double*>(ref);
   std::string range;
   if (is_int && b.min == 1)
@@ -48,7 +49,8 @@ void check_bounds(const FieldSpec& spec, const FieldRef& ref) {
   else if (b.min_exclusive && b.min == 0)
     range = "positive, finite and at most " + format_number(b.max);
   else
-    range = std::string(b.min_exclusive ? "in (" : "in [") + format_number(b.min) + ", " + format_number(b.max) + "]";
+    range = std::string(b.min_exclusive ? "in (" : "in [") + format_number(b.min) + ", " + format_number(b.max) +
+            (b.max_exclusive ? ")" : "]");
   throw ConfigError(std::string(spec.key) + " must be " + range + ", got " + format_number(*value));
 }
 
@@ -69,7 +71,7 @@ void check_declared(const Config& config) {
 
 bool is_device(const std::string& device) {
   if (device == "cpu" || device == "cuda") return true;
-  if (!starts_with(device, "cuda:") || device.size() == 5) return false;
+  if (!starts_with(device, "cuda:") || device.size() == 5 || device.size() > 8) return false;  // cuda:0 .. cuda:999
   for (std::size_t i = 5; i < device.size(); ++i) {
     if (device[i] < '0' || device[i] > '9') return false;
   }
@@ -112,6 +114,9 @@ void validate_config(const Config& config) {
   check(training.global_batch_size % training.accum_steps == 0,
         "training.global_batch_size (" + std::to_string(training.global_batch_size) +
             ") must be divisible by training.accum_steps (" + std::to_string(training.accum_steps) + ")");
+  check(model.tie_word_embeddings || model.output_size <= model.vocab_size,
+        "model.output_size (" + std::to_string(model.output_size) + ") exceeds model.vocab_size (" +
+            std::to_string(model.vocab_size) + "): a generated token must be one the model can read back");
   check(model.bos_token_id >= 0 && model.bos_token_id < model.vocab_size,
         "model.bos_token_id (" + std::to_string(model.bos_token_id) + ") is outside the vocabulary (model.vocab_size " +
             std::to_string(model.vocab_size) + ")");

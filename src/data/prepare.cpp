@@ -54,17 +54,19 @@ bool is_prepared_dataset(const fs::path& dir) {
   }
 }
 
-// Leftovers of earlier runs killed mid-way beside `output`: "<name>.tmp-<host>-<pid>" and
-// "<name>.old-<host>-<pid>" of processes of this host that no longer run.
-void remove_abandoned_work(const fs::path& output) {
+// Leftovers of earlier runs killed mid-way beside `output`, "<name>.tmp-<tag>" (a dataset being
+// written) and "<name>.old-<tag>" (the dataset being replaced), of processes that no longer run
+// (util/process_tag.h). A run killed between moving the old dataset aside and moving the new one
+// in leaves no `output`: the old dataset is then put back, never deleted.
+void recover_abandoned_work(const fs::path& output) {
   std::error_code error;
-  const std::string name = output.filename().string();
-  for (const auto& e : fs::directory_iterator(output.parent_path(), error)) {
-    const std::string entry = e.path().filename().string();
-    for (const std::string marker : {".tmp-", ".old-"})
-      if (entry.rfind(name + marker, 0) == 0 && is_abandoned_process_tag(entry.substr(name.size() + marker.size())))
-        fs::remove_all(e.path(), error);
+  for (const auto& old : abandoned_siblings(output.string(), ".old-")) {
+    if (!fs::exists(output))
+      fs::rename(old, output);
+    else
+      fs::remove_all(old, error);
   }
+  for (const auto& tmp : abandoned_siblings(output.string(), ".tmp-")) fs::remove_all(tmp, error);
 }
 
 }  // namespace
@@ -79,13 +81,13 @@ PrepareReport prepare_dataset(const PrepareOptions& options, const Tokenizer& to
     throw std::runtime_error("prepare: chunk length must be in [" + std::to_string(kMinChunkLength) + ", " +
                              std::to_string(kMaxChunkLength) + "] tokens, got " + std::to_string(options.chunk_length));
   const fs::path output = fs::absolute(options.output).lexically_normal();
+  recover_abandoned_work(output);
   if (fs::exists(output) && !options.overwrite)
     throw std::runtime_error("prepare: " + output.string() + " already exists (pass --overwrite to replace it)");
   if (fs::exists(output) && !is_prepared_dataset(output))
     throw std::runtime_error("prepare: " + output.string() +
                              " exists and is not a dataset written by ttt prepare; --overwrite replaces only such a "
                              "dataset (remove it yourself if it should go)");
-  remove_abandoned_work(output);
 
   const auto files = list_text_files(options.inputs);
   const auto is_val = choose_val_documents(files.size(), options.val_fraction, options.seed);

@@ -16,9 +16,9 @@
 namespace ttt {
 
 // Tokens per zarr chunk: at least a few KB per chunk file (smaller ones make millions of files),
-// at most what one blosc buffer holds for 4-byte ids.
+// at most what one blosc buffer holds for 8-byte ids.
 inline constexpr int64_t kMinChunkLength = 1024;
-inline constexpr int64_t kMaxChunkLength = int64_t{1} << 28;
+inline constexpr int64_t kMaxChunkLength = int64_t{1} << 27;
 
 struct PrepareOptions {
   std::vector<std::string> inputs;  // text files or directories of *.txt

@@ -11,13 +11,6 @@ namespace {
 
 bool full_attention(const ModelConfig& cfg) { return cfg.seq_modeling_block == SeqModelingBlock::kSelfAttention; }
 
-// Blocks before this index read with their stored weights (all blocks without test-time training).
-int64_t first_fast_block(const ModelConfig& cfg, const TttOptions& ttt) {
-  return ttt.enabled ? cfg.num_hidden_layers - cfg.suffix_len : cfg.num_hidden_layers;
-}
-
-int64_t logits_width(const ModelWeights& w) { return w.lm_head().defined() ? w.lm_head().size(1) : w.wte().size(0); }
-
 // Blocks [0, end) with their stored weights over h, whose first token sits at `start`.
 torch::Tensor stored_blocks(const ModelConfig& cfg, const ModelWeights& w, DecodeState& state, torch::Tensor h,
                             int64_t end, int64_t start) {
@@ -81,6 +74,10 @@ torch::Tensor head(const ModelConfig& cfg, const ModelWeights& w, const torch::T
 
 }  // namespace
 
+int64_t first_fast_block(const ModelConfig& cfg, const TttOptions& ttt) {
+  return ttt.enabled ? first_suffix_layer(cfg) : cfg.num_hidden_layers;
+}
+
 int64_t prefill_segment(const ModelConfig& cfg) {
   // Segments like attention_full_sequence's query blocks: W/4 queries see 1.25 W keys. Full
   // attention takes 256 queries at a time: its scores span the whole context, and on a CPU larger
@@ -108,7 +105,7 @@ DecodeState start_decoding(const ModelConfig& cfg, const TttOptions& ttt, const 
     state.rope =
         attention_rope_table(cfg, 0, cfg.sliding_window_size + state.segment, accumulation_dtype(dtype), device);
   if (ttt.enabled) state.fast = init_fast_state(cfg, w, ttt, batch, /*through_outer=*/false);
-  state.seen = torch::zeros({batch, logits_width(w)}, torch::TensorOptions().dtype(torch::kBool).device(device));
+  state.seen = torch::zeros({batch, w.output_width()}, torch::TensorOptions().dtype(torch::kBool).device(device));
   return state;
 }
 

@@ -42,6 +42,10 @@ struct DecodeState {
   RopeTable rope;                           // rotation angles of the window's local positions (derived)
 };
 
+// Blocks before this index read with their stored weights, the others (the suffix blocks, under
+// test-time training) through the fast state.
+int64_t first_fast_block(const ModelConfig& cfg, const TttOptions& ttt);
+
 // Tokens read at once when many are read (bounds the memory of a long prefill); start_decoding
 // rounds it up to whole chunks under test-time training.
 int64_t prefill_segment(const ModelConfig& cfg);

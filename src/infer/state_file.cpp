@@ -1,7 +1,5 @@
 #include "infer/state_file.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +10,7 @@
 
 #include "config/fields.h"
 #include "util/checksum.h"
+#include "util/process_tag.h"
 #include "util/safetensors.h"
 #include "util/strings.h"
 
@@ -155,7 +154,9 @@ void save_decode_state(const std::string& path, const ModelConfig& cfg, const Tt
                                                        {"position", std::to_string(state.position)},
                                                        {"config", fingerprint.config},
                                                        {"weights_checksum", fingerprint.weights_checksum}};
-  const std::string tmp = path + ".tmp-" + std::to_string(getpid());
+  // Written beside and renamed; temporary files of writers that were killed go first.
+  for (const auto& leftover : abandoned_siblings(path, ".tmp-")) std::filesystem::remove(leftover);
+  const std::string tmp = path + ".tmp-" + process_tag();
   try {
     save_safetensors(tmp, tensors, metadata);
     std::filesystem::rename(tmp, path);
@@ -194,53 +195,74 @@ DecodeState decode_state_from(SafetensorsFile& file, const std::string& path, co
                              " here)");
   const int64_t position = parse_position(meta("position"), path);
 
-  // Every tensor is checked against a fresh state of this model: dtype, shape and finiteness.
+  // Every tensor is checked against what this model's state holds (dtype, shape, finite values)
+  // before anything is allocated for the state: the file's sizes alone bound what loading costs.
   StateTensors tensors(file, path);
-  const int64_t vocab = w.lm_head().defined() ? w.lm_head().size(1) : w.wte().size(0);
+  const int64_t vocab = w.output_width();
   if (!tensors.has("seen")) tensors.fail("lacks tensor seen");
   const int64_t B = file.tensors.at("seen").dim() == 2 ? file.tensors.at("seen").size(0) : -1;
   if (B < 1 || B > (1 << 16)) tensors.fail("has a tensor seen that is not [batch, " + std::to_string(vocab) + "]");
-  DecodeState state = start_decoding(cfg, ttt, w, B);  // the default segment: not part of the state
-  const auto device = w.wte().device();
-  state.seen = tensors.take("seen", torch::kBool, {B, vocab}).to(device);
-  state.position = position;
-  state.fast.position = position;
+  const auto seen = tensors.take("seen", torch::kBool, {B, vocab});
   const int64_t H = cfg.num_attention_heads, d = cfg.hidden_size / H, W = cfg.sliding_window_size;
   const auto cache_dtype = compute_dtype(w.wte(), cfg.compute_dtype);
   auto cache = [&](const std::string& prefix, size_t i, int64_t length) {
-    return KvCache{tensors.take(cache_name(prefix.c_str(), i, "k"), cache_dtype, {B, length, H, d}).to(device),
-                   tensors.take(cache_name(prefix.c_str(), i, "v"), cache_dtype, {B, length, H, d}).to(device)};
+    return KvCache{tensors.take(cache_name(prefix.c_str(), i, "k"), cache_dtype, {B, length, H, d}),
+                   tensors.take(cache_name(prefix.c_str(), i, "v"), cache_dtype, {B, length, H, d})};
   };
-  const int64_t first_fast = ttt.enabled ? cfg.num_hidden_layers - cfg.suffix_len : cfg.num_hidden_layers;
-  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
-    if (cfg.seq_modeling_block == SeqModelingBlock::kSelfAttention) {
-      const KvCache c = cache("cache", i, position);
-      state.full_caches[i] = GrowingKvCache{c.k, c.v, position};
-    } else if (i < first_fast) {
-      state.window_caches[i] = cache("cache", i, W);
-    } else {
-      state.fast.caches[i - first_fast] = cache("cache", i, W);
-    }
-  }
-  // Fast weights are leaves the inner step differentiates with respect to.
-  for (size_t k = 0; k < ttt.inner.size(); ++k) {
-    const auto& fresh = state.fast.weights[k];
-    state.fast.weights[k] = tensors.take("fast_weights." + ttt.inner[k].name, fresh.scalar_type(), fresh.sizes().vec())
-                                .to(device)
-                                .requires_grad_(true);
+  const bool full_attention = cfg.seq_modeling_block == SeqModelingBlock::kSelfAttention;
+  std::vector<KvCache> caches;  // per block
+  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i)
+    caches.push_back(cache("cache", i, full_attention ? position : W));
+  std::vector<torch::Tensor> fast_weights;
+  for (const auto& param : ttt.inner) {
+    const auto& p = w.get(param.name);
+    std::vector<int64_t> shape{B};
+    for (auto s : p.sizes()) shape.push_back(s);
+    fast_weights.push_back(tensors.take("fast_weights." + param.name,
+                                        p.scalar_type() == torch::kFloat64 ? torch::kFloat64 : ttt.state_dtype, shape));
   }
   // The chunk being read: every token since the last chunk boundary whose step has not run yet.
   const int64_t b = cfg.mini_batch_size, pending = position % b;
+  torch::Tensor pending_hidden, pending_ids;
+  std::vector<KvCache> chunk_start_caches;
   if (ttt.enabled && (pending > 0 || (tensors.has("pending.hidden") && position > 0))) {
     const int64_t n = pending > 0 ? pending : b;
-    state.pending_hidden = tensors.take("pending.hidden", cache_dtype, {B, n, cfg.hidden_size}).to(device);
-    state.pending_ids = tensors.take("pending.ids", torch::kInt64, {B, n}).to(device);
-    if (state.pending_ids.min().item<int64_t>() < 0 || state.pending_ids.max().item<int64_t>() >= cfg.vocab_size)
+    pending_hidden = tensors.take("pending.hidden", cache_dtype, {B, n, cfg.hidden_size});
+    pending_ids = tensors.take("pending.ids", torch::kInt64, {B, n});
+    if (pending_ids.min().item<int64_t>() < 0 || pending_ids.max().item<int64_t>() >= cfg.vocab_size)
       tensors.fail("holds pending token ids outside the vocabulary");
-    for (int64_t j = 0; j < cfg.suffix_len; ++j) state.chunk_start_caches.push_back(cache("chunk_start_cache", j, W));
+    for (int64_t j = 0; j < cfg.suffix_len; ++j) chunk_start_caches.push_back(cache("chunk_start_cache", j, W));
   }
-  if (position > 0) state.last_logits = tensors.take("last_logits", torch::kFloat32, {B, vocab}).to(device);
+  torch::Tensor last_logits;
+  if (position > 0) last_logits = tensors.take("last_logits", torch::kFloat32, {B, vocab});
   tensors.expect_no_more();
+
+  // A fresh state for what is derived (the segment, the rope table), then what the file holds.
+  DecodeState state = start_decoding(cfg, ttt, w, B);
+  const auto device = w.wte().device();
+  auto on_device = [&](const KvCache& c) { return KvCache{c.k.to(device), c.v.to(device)}; };
+  state.position = position;
+  state.fast.position = position;
+  state.seen = seen.to(device);
+  const int64_t first_fast = first_fast_block(cfg, ttt);
+  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+    const KvCache c = on_device(caches[i]);
+    if (full_attention)
+      state.full_caches[i] = GrowingKvCache{c.k, c.v, position};
+    else if (i < first_fast)
+      state.window_caches[i] = c;
+    else
+      state.fast.caches[i - first_fast] = c;
+  }
+  // Fast weights are leaves the inner step differentiates with respect to.
+  for (size_t k = 0; k < fast_weights.size(); ++k)
+    state.fast.weights[k] = fast_weights[k].to(device).requires_grad_(true);
+  if (pending_hidden.defined()) {
+    state.pending_hidden = pending_hidden.to(device);
+    state.pending_ids = pending_ids.to(device);
+    for (const auto& c : chunk_start_caches) state.chunk_start_caches.push_back(on_device(c));
+  }
+  if (last_logits.defined()) state.last_logits = last_logits.to(device);
   return state;
 }
 

@@ -88,12 +88,15 @@ torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, 
   auto qkv = project_qkv(cfg, w, x);
   auto keys = torch::cat({cache.k, qkv.k.to(cache.k.scalar_type())}, 1);  // [B, W + n, H, d]
   auto values = torch::cat({cache.v, qkv.v.to(cache.v.scalar_type())}, 1);
-  // RoPE at local positions: keys 0 .. W + n - 1, queries W .. W + n - 1.
+  // RoPE at local positions: keys 0 .. W + n - 1, queries W .. W + n - 1. Without a table (the
+  // inner loop's chunks) each gets the angles of exactly its own positions, computed the same way
+  // under any thread count, so training stays bitwise what it was before tables existed.
   const auto acc = accumulation_dtype(qkv.q);
-  const RopeTable local =
-      rope != nullptr && rope->covers(0, W + n, acc) ? *rope : attention_rope_table(cfg, 0, W + n, acc, x.device());
-  auto q = apply_rope(qkv.q, local, W);
-  auto k = apply_rope(keys, local, 0);
+  const bool tabled = rope != nullptr && rope->covers(W + n, acc);
+  const RopeTable key_angles = tabled ? *rope : attention_rope_table(cfg, 0, W + n, acc, x.device());
+  const RopeTable query_angles = tabled ? *rope : attention_rope_table(cfg, W, W + n, acc, x.device());
+  auto q = apply_rope(qkv.q, query_angles, W);
+  auto k = apply_rope(keys, key_angles, 0);
   // Absolute indices: query i is token start + i, key j is token start - W + j. Keys before the
   // start of the sequence are the cache's zero initialisation and stay hidden.
   auto qi = positions(start_position, start_position + n, x.device()).unsqueeze(1);

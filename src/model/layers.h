@@ -29,8 +29,9 @@ torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& w1, const torc
 struct RopeTable {
   torch::Tensor cos, sin;  // [end - begin, d/2]
   int64_t begin = 0, end = 0;
-  bool covers(int64_t first, int64_t last, torch::ScalarType acc) const {
-    return cos.defined() && first >= begin && last <= end && cos.scalar_type() == acc;
+  // Whether it holds the positions 0 .. length - 1 in dtype `acc`.
+  bool covers(int64_t length, torch::ScalarType acc) const {
+    return cos.defined() && begin == 0 && length <= end && cos.scalar_type() == acc;
   }
 };
 RopeTable rope_table(int64_t head_dim, double theta, int64_t begin, int64_t end, torch::ScalarType acc,

@@ -70,12 +70,12 @@ int64_t ParamSpec::numel() const {
 const char* block_param_name(BlockSlot slot) { return kBlockParams[static_cast<int>(slot)].name; }
 
 std::vector<ParamSpec> param_layout(const ModelConfig& m) {
-  const int64_t L = m.num_hidden_layers, S = m.suffix_len;
+  const int64_t L = m.num_hidden_layers, S = m.suffix_len, first_suffix = first_suffix_layer(m);
   const std::string h = "language_model.model.h.";
   // In the split view prefix blocks are numbered from 0, suffix blocks likewise.
   auto split_block = [&](int64_t i) {
-    return i >= L - S ? h + "suffix_blocks." + std::to_string(i - (L - S)) + "."
-                      : h + "prefix_blocks." + std::to_string(i) + ".";
+    return i >= first_suffix ? h + "suffix_blocks." + std::to_string(i - first_suffix) + "."
+                             : h + "prefix_blocks." + std::to_string(i) + ".";
   };
   std::vector<ParamSpec> out;
   auto add_model_param = [&](const std::string& name, std::vector<int64_t> shape, ParamInit init) {
@@ -92,7 +92,7 @@ std::vector<ParamSpec> param_layout(const ModelConfig& m) {
   if (m.prime) {
     for (int64_t j = 0; j < S; ++j) {
       const std::string stored = h + "prime_storage." + std::to_string(j) + ".";
-      const int64_t i = L - S + j;
+      const int64_t i = first_suffix + j;
       for (const auto& p : kBlockParams)
         if (is_prime(p.slot))
           out.push_back(ParamSpec{stored + p.name, split_block(i) + p.name, shape_of(p.dims, m), p.init, i, p.slot});

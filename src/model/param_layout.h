@@ -65,6 +65,9 @@ struct ParamSpec {
 // Every parameter, in the order weights are drawn and stored.
 std::vector<ParamSpec> param_layout(const ModelConfig& model);
 
+// The index of the first suffix block: num_hidden_layers - suffix_len.
+inline int64_t first_suffix_layer(const ModelConfig& model) { return model.num_hidden_layers - model.suffix_len; }
+
 // The name of a block parameter relative to its block ("feed_forward_prime.w1.weight").
 const char* block_param_name(BlockSlot slot);
 

@@ -68,7 +68,7 @@ torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torc
 }
 
 torch::Tensor prefix_forward(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids) {
-  return blocks_forward(cfg, w, embed(cfg, w, ids), 0, cfg.num_hidden_layers - cfg.suffix_len);
+  return blocks_forward(cfg, w, embed(cfg, w, ids), 0, first_suffix_layer(cfg));
 }
 
 torch::Tensor full_sequence_logits(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids) {

@@ -51,6 +51,8 @@ class ModelWeights {
   torch::Tensor wte() const { return tensors_[wte_]; }
   torch::Tensor ln_f() const { return tensors_[ln_f_]; }
   torch::Tensor lm_head() const { return lm_head_ >= 0 ? tensors_[lm_head_] : torch::Tensor(); }
+  // The width of the logits: lm_head's output size, or the vocabulary with tied embeddings.
+  int64_t output_width() const { return lm_head_ >= 0 ? tensors_[lm_head_].size(1) : tensors_[wte_].size(0); }
   // Block i (0-based over all layers); suffix blocks of a prime model include their prime MLP.
   BlockWeights block(int64_t i) const;
 

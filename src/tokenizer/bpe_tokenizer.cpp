@@ -8,6 +8,7 @@
 #include "tokenizer/byte_level.h"
 #include "tokenizer/utf8.h"
 #include "util/file_io.h"
+#include "util/strings.h"
 
 namespace ttt {
 namespace {
@@ -84,9 +85,7 @@ BpeTokenizer::BpeTokenizer(const std::string& json_text, const std::string& name
   try {
     load(json_text);
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    std::replace(what.begin(), what.end(), '\n', ' ');
-    throw std::runtime_error("tokenizer " + name + ": " + what);
+    throw std::runtime_error(single_line("tokenizer " + name + ": " + e.what()));
   }
 }
 

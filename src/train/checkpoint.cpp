@@ -213,6 +213,20 @@ std::string find_checkpoint(const std::string& path, std::optional<int64_t> step
   return (fs::path(path) / std::to_string(*step)).string();
 }
 
+RestorePlan restore_plan(const Config& config) {
+  const auto& t = config.training;
+  const std::string& own = require(config.checkpoint.checkpoint_dir, "checkpoint.checkpoint_dir");
+  if (!complete_checkpoint_steps(own).empty()) return RestorePlan{find_checkpoint(own, t.resume_step), LoadPart::kAll};
+  if (t.load_part == LoadPart::kNone) return RestorePlan{};
+  if (t.resume_exp_name.empty())
+    throw ConfigError("training.load_part=" + to_string(t.load_part) +
+                      " needs training.resume_exp_name (the run to load)");
+  return RestorePlan{
+      find_checkpoint(require(config.checkpoint.resume_checkpoint_dir, "checkpoint.resume_checkpoint_dir"),
+                      t.resume_step),
+      t.load_part};
+}
+
 Config load_checkpoint_config(const std::string& step_dir, const std::vector<std::string>& overrides) {
   verify_checksum(step_dir, "config.yaml");
   return load_resolved_config((fs::path(step_dir) / "config.yaml").string(), overrides);

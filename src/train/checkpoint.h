@@ -61,6 +61,16 @@ std::vector<int64_t> complete_checkpoint_steps(const std::string& checkpoint_dir
 // complete one). Returns the step directory; throws std::runtime_error naming the path when none.
 std::string find_checkpoint(const std::string& path, std::optional<int64_t> step = std::nullopt);
 
+// What a run of `config` starts from: its own checkpoint directory's latest (or
+// training.resume_step) checkpoint, all of it (a continued run); else, with training.load_part
+// params or all, that part of the run training.resume_exp_name names
+// (checkpoint.resume_checkpoint_dir), as the reference's extension runs; else nothing.
+struct RestorePlan {
+  std::string step_dir;
+  LoadPart part = LoadPart::kNone;
+};
+RestorePlan restore_plan(const Config& config);
+
 // The resolved configuration saved with a checkpoint (step directory), plus overrides.
 Config load_checkpoint_config(const std::string& step_dir, const std::vector<std::string>& overrides = {});
 

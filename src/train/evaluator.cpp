@@ -18,8 +18,7 @@
 
 namespace ttt {
 
-EvalResult evaluate(const Config& config, const ModelWeights& weights, const TttOptions& ttt, torch::Device device,
-                    int64_t max_batches) {
+EvalResult evaluate(const Config& config, const ModelWeights& weights, const TttOptions& ttt, torch::Device device) {
   auto loader = make_eval_loader(config);
   // Outer weights are constants here; the inner loop still needs autograd for its own steps.
   ModelWeights frozen = weights;
@@ -28,9 +27,7 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, const Ttt
   EvalResult result;
   torch::Tensor nll_sum;
   double loss_sum = 0.0;
-  for (int64_t n = 0; max_batches < 0 || n < max_batches; ++n) {
-    auto batch = loader->next();
-    if (!batch) break;
+  while (auto batch = loader->next()) {
     auto out = sequence_loss(config.model, frozen, batch->to(device), ttt);
     loss_sum += out.per_sequence.sum().item<double>();
     auto s = out.token_nll.to(torch::kFloat64).sum(0).cpu();
@@ -90,17 +87,11 @@ EvalResult evaluate_and_report(const Config& config, const ModelWeights& weights
 }
 
 std::string checkpoint_to_evaluate(const Config& config) {
-  const auto& t = config.training;
-  const std::string& own = require(config.checkpoint.checkpoint_dir, "checkpoint.checkpoint_dir");
-  if (!complete_checkpoint_steps(own).empty()) return find_checkpoint(own, t.resume_step);
-  if (t.load_part == LoadPart::kNone)
-    throw std::runtime_error("nothing to evaluate: no checkpoint in " + own +
+  const RestorePlan plan = restore_plan(config);
+  if (plan.part == LoadPart::kNone)
+    throw std::runtime_error("nothing to evaluate: no checkpoint in " + *config.checkpoint.checkpoint_dir +
                              " and training.load_part=none (pass --checkpoint or train first)");
-  if (t.resume_exp_name.empty())
-    throw ConfigError("training.load_part=" + to_string(t.load_part) +
-                      " needs training.resume_exp_name (the run to load)");
-  return find_checkpoint(require(config.checkpoint.resume_checkpoint_dir, "checkpoint.resume_checkpoint_dir"),
-                         t.resume_step);
+  return plan.step_dir;
 }
 
 EvalResult evaluate_checkpoint(const Config& config, const std::string& step_dir) {

@@ -23,10 +23,9 @@ struct EvalResult {
   int64_t num_dropped = 0;              // sequences of the split left out (the last partial batch)
 };
 
-// Evaluates `weights` on training.eval_split. `max_batches` < 0: the whole split (its last partial
-// batch is dropped, as in the reference). Throws when the split holds less than one batch.
-EvalResult evaluate(const Config& config, const ModelWeights& weights, const TttOptions& ttt, torch::Device device,
-                    int64_t max_batches = -1);
+// Evaluates `weights` on the whole of training.eval_split (its last partial batch is dropped, as
+// in the reference). Throws when the split holds less than one batch.
+EvalResult evaluate(const Config& config, const ModelWeights& weights, const TttOptions& ttt, torch::Device device);
 
 // Writes the evaluation into `dir`: eval.json (split, step, loss, num_sequences, num_dropped,
 // test_time_training, inner_learning_rate, nll_by_position), eval_nll_by_position.csv

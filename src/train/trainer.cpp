@@ -40,32 +40,19 @@ Trainer::Trainer(Config config) : config_(std::move(config)), device_(setup_runt
   std::cout << "data: " << loader->source().describe() << ": " << loader->num_samples() << " samples of "
             << t.seq_length << " tokens" << std::endl;
   train_loader_ = std::make_unique<PrefetchLoader>(std::move(loader));
+  make_eval_loader(config_);  // an eval split too small for one batch fails now, not after training
 }
 
 void Trainer::restore() {
-  const auto& t = config_.training;
-  const std::string own = checkpointer_->dir();
-  std::string step_dir;
-  LoadPart part = LoadPart::kNone;
-  if (!complete_checkpoint_steps(own).empty()) {
-    step_dir = find_checkpoint(own, t.resume_step);
-    part = LoadPart::kAll;  // a continued run needs its optimizer and loader state
-  } else if (t.load_part != LoadPart::kNone) {
-    if (t.resume_exp_name.empty())
-      throw ConfigError("training.load_part=" + to_string(t.load_part) +
-                        " needs training.resume_exp_name (the run to load)");
-    step_dir = find_checkpoint(require(config_.checkpoint.resume_checkpoint_dir, "checkpoint.resume_checkpoint_dir"),
-                               t.resume_step);
-    part = t.load_part;
+  const RestorePlan plan = restore_plan(config_);
+  if (plan.part == LoadPart::kNone) return;
+  load_checkpoint_weights(plan.step_dir, weights_);
+  if (plan.part == LoadPart::kAll) {
+    load_checkpoint_optimizer(plan.step_dir, *optimizer_);
+    state_ = load_checkpoint_state(plan.step_dir);
   }
-  if (part == LoadPart::kNone) return;
-  load_checkpoint_weights(step_dir, weights_);
-  if (part == LoadPart::kAll) {
-    load_checkpoint_optimizer(step_dir, *optimizer_);
-    state_ = load_checkpoint_state(step_dir);
-  }
-  std::cout << "loaded " << (part == LoadPart::kAll ? "weights, optimizer and loader state" : "weights") << " from "
-            << step_dir << std::endl;
+  std::cout << "loaded " << (plan.part == LoadPart::kAll ? "weights, optimizer and loader state" : "weights")
+            << " from " << plan.step_dir << std::endl;
 }
 
 bool Trainer::should_save(int64_t step, bool* milestone) const {

@@ -9,12 +9,10 @@
 namespace ttt {
 namespace {
 
-int64_t first_suffix_block(const ModelConfig& cfg) { return cfg.num_hidden_layers - cfg.suffix_len; }
-
 // Suffix block j with the fast weights in place of the stored inner parameters.
 BlockWeights fast_block(const ModelConfig& cfg, const ModelWeights& w, const TttOptions& ttt, const FastState& state,
                         int64_t j) {
-  BlockWeights block = w.block(first_suffix_block(cfg) + j);
+  BlockWeights block = w.block(first_suffix_layer(cfg) + j);
   for (size_t k = 0; k < ttt.inner.size(); ++k)
     if (ttt.inner[k].suffix_block == j) block.slot(ttt.inner[k].slot) = state.weights[k];
   return block;

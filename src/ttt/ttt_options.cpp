@@ -12,7 +12,7 @@ std::vector<InnerParam> select_inner_params(const ModelConfig& cfg, const std::v
   ParamFilter filter(spec_inner, "training.spec_inner");
   filter.check_every_spec_matches(split_names);
 
-  const int64_t first_suffix = cfg.num_hidden_layers - cfg.suffix_len;
+  const int64_t first_suffix = first_suffix_layer(cfg);
   std::vector<InnerParam> inner;
   for (const auto& p : layout) {
     if (!filter.selects(p.split_name)) continue;
@@ -26,8 +26,11 @@ std::vector<InnerParam> select_inner_params(const ModelConfig& cfg, const std::v
 
 double inner_learning_rate(const TrainingConfig& training, int64_t step) {
   const double lr = training.optimizer_inner.lr;
-  if (training.ilr_warmup_steps <= 0 || step >= training.ilr_warmup_steps - 1) return lr;
-  const double progress = static_cast<double>(step + 1) / static_cast<double>(training.ilr_warmup_steps);
+  if (training.ilr_warmup_steps <= 0) return lr;
+  // min(1, (step + 1) / warmup), without forming step + 1 for the largest steps.
+  const double progress = step >= training.ilr_warmup_steps - 1
+                              ? 1.0
+                              : static_cast<double>(step + 1) / static_cast<double>(training.ilr_warmup_steps);
   return training.ilr_init + (lr - training.ilr_init) * progress;
 }
 
@@ -42,7 +45,8 @@ TttOptions TttOptions::for_step(const Config& config, int64_t step) {
 }
 
 TttOptions TttOptions::for_inference(const Config& config, bool test_time_training) {
-  TttOptions o = for_step(config, kAfterWarmup);
+  TttOptions o = for_step(config, 0);
+  o.lr = config.training.optimizer_inner.lr;  // the full inner lr: past any warm-up
   if (!test_time_training) {
     o.enabled = false;
     o.inner.clear();

@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -25,12 +24,8 @@ struct InnerParam {
 // Throws ConfigError when a spec matches nothing or selects a parameter outside the suffix blocks.
 std::vector<InnerParam> select_inner_params(const ModelConfig& cfg, const std::vector<std::string>& spec_inner);
 
-// The outer step at which evaluation and inference outside training run: past the inner-lr
-// warm-up, as the reference's eval mode (it sets the step counter to the largest int32 - 100).
-inline constexpr int64_t kAfterWarmup = std::numeric_limits<int64_t>::max();
-
-// Effective inner learning rate at outer step `step`: optimizer_inner.lr once the warm-up is over
-// (or without one), else ilr_init + (lr - ilr_init) * (step + 1) / ilr_warmup_steps.
+// Effective inner learning rate at outer step `step`: optimizer_inner.lr without a warm-up, else
+// ilr_init + (lr - ilr_init) * min(1, (step + 1) / ilr_warmup_steps).
 double inner_learning_rate(const TrainingConfig& training, int64_t step);
 
 struct TttOptions {
@@ -43,7 +38,8 @@ struct TttOptions {
   // Training at outer step `step` (its inner learning rate), and the evaluation that ends training
   // (at step total_steps - 1, as the reference does).
   static TttOptions for_step(const Config& config, int64_t step);
-  // Evaluation and inference outside training: the full inner learning rate (kAfterWarmup).
+  // Evaluation and inference outside training: the full inner learning rate optimizer_inner.lr,
+  // as the reference's eval mode (which runs at a step past any warm-up).
   // `test_time_training` false reads a meta model with its initial fast weights (--no-ttt).
   static TttOptions for_inference(const Config& config, bool test_time_training = true);
 };

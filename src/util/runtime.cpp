@@ -13,6 +13,9 @@ torch::Device setup_runtime(const BackendConfig& backend) {
   const torch::Device device(backend.device);
   if (device.is_cuda() && !torch::cuda::is_available())
     throw ConfigError("backend.device=" + backend.device + " but this LibTorch build or machine has no CUDA device");
+  if (device.is_cuda() && device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
+    throw ConfigError("backend.device=" + backend.device + " but this machine has " +
+                      std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
   return device;
 }
 

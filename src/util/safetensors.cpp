@@ -114,11 +114,15 @@ std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, con
     if (shape == e.end() || !shape->is_array() || shape->size() > kMaxDims)
       throw fail(where + "no shape (a list of at most 8 sizes)");
     // The byte count, computed so that no product can overflow: every size is bounded by the data.
-    uint64_t bytes = static_cast<uint64_t>(entry.dtype->size);
+    // The product of the non-zero sizes is bounded too (LibTorch refuses a shape whose sizes
+    // overflow, even with a zero among them).
+    uint64_t bytes = static_cast<uint64_t>(entry.dtype->size), nonzero = 1;
     for (const auto& extent : *shape) {
       if (!extent.is_number_unsigned()) throw fail(where + "shape holds " + extent.dump() + ", not a size");
       const uint64_t n = extent.get<uint64_t>();
       if (n > kMaxExtent) throw fail(where + "shape holds a size of " + std::to_string(n));
+      if (n != 0 && nonzero > kMaxExtent / n) throw fail(where + "shape " + shape->dump() + " is too large");
+      if (n != 0) nonzero *= n;
       if (n != 0 && bytes > data_size / n)
         bytes = data_size + 1;  // more than the file holds: an error below
       else
@@ -139,9 +143,10 @@ std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, con
                  " bytes does not match its shape " + shape->dump() + " of " + entry.dtype->name);
     entries.push_back(std::move(entry));
   }
-  // No two tensors share bytes.
+  // No two tensors share bytes (an empty tensor has none to share).
   std::vector<const Entry*> by_offset;
-  for (const auto& e : entries) by_offset.push_back(&e);
+  for (const auto& e : entries)
+    if (e.end > e.begin) by_offset.push_back(&e);
   std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
   for (size_t i = 1; i < by_offset.size(); ++i)
     if (by_offset[i]->begin < by_offset[i - 1]->end)

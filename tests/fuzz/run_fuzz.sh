@@ -8,5 +8,5 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$artifacts"
 # -rss_limit_mb: an input that makes a parser allocate without bound is a finding, not a slow run.
-exec "$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
+"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
   -artifact_prefix="$artifacts/$(basename "$target")-" "$scratch" "$corpus"

@@ -44,7 +44,8 @@ void check_range(int64_t start, int64_t count, int64_t length, const fs::path& m
 
 std::string ZarrArrayReader::first_missing_chunk() const {
   const auto& layout = codec_->layout;
-  const int64_t chunks = (info_.length + info_.chunk_length - 1) / info_.chunk_length;
+  // ceil(length / chunk), without forming length + chunk for the largest shapes.
+  const int64_t chunks = info_.length / info_.chunk_length + (info_.length % info_.chunk_length != 0);
   // The chunk files live in one directory (c/ for the default key encoding, the array directory
   // otherwise): list it once, so a shape claiming 2^53 chunks costs no more than what is stored.
   const fs::path first = zarr_detail::chunk_path(codec_->dir, layout.key_prefix, 0);
