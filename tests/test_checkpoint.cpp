@@ -146,12 +146,12 @@ TEST(Checkpoint, DamagedStateJsonIsAnErrorNamingTheField) {
   const auto state_path = (step_dir / "state.json").string();
   const std::string original = read_file(state_path);
   const std::vector<std::pair<std::string, std::string>> edits = {
-      {"\"loader_position\": 1", "\"loader_position\": 4611686018427387904"},
-      {"\"loader_position\": 1", "\"loader_position\": -3"},
-      {"\"loader_position\": 1", "\"loader_position\": \"one\""},
+      {"\"loader_samples\": 1", "\"loader_samples\": 4611686018427387904"},
+      {"\"loader_samples\": 1", "\"loader_samples\": -3"},
+      {"\"loader_samples\": 1", "\"loader_samples\": \"one\""},
       {"\"step\": 0", "\"step\": 9223372036854775807"},
       {"\"step\": 0", "\"step\": 1.5"},
-      {"\"format_version\": 1", "\"format_version\": 2"},
+      {"\"format_version\": 2", "\"format_version\": 3"},
       {"\"has_optimizer_state\": true", "\"has_optimizer_state\": 1"},
   };
   for (const auto& [from, to] : edits) {
@@ -165,6 +165,17 @@ TEST(Checkpoint, DamagedStateJsonIsAnErrorNamingTheField) {
   }
   std::ofstream(state_path) << "{ not json";
   expect_one_line_error([&] { load_checkpoint_state(step_dir.string()); }, {state_path});
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, FormatOneLoaderPositionCountsBatchesOfTheGlobalBatch) {
+  // Format 1 was written by one process and counted its batches; format 2 counts global samples.
+  auto dir = temp_dir("state_v1");
+  Config c = tiny_config();
+  const auto step_dir = saved_checkpoint(dir, c);
+  fs::remove(step_dir / "state.json");  // without checksums
+  std::ofstream(step_dir / "state.json") << R"({"format_version": 1, "step": 0, "loader_position": 3})";
+  EXPECT_EQ(load_checkpoint_state(step_dir.string()).loader_position, 3 * c.training.global_batch_size);
   fs::remove_all(dir);
 }
 

@@ -32,7 +32,8 @@ TEST(Evaluator, EvaluatesWholeBatchesOfTheReferencesSize) {
   const Config c = dummy_eval_config();
   ASSERT_EQ(eval_batch_size(c.training), 8);  // max(2, 4 * 6 / 3)
   const auto w = ModelWeights::initialize(c.model, 3);
-  const EvalResult r = evaluate(c, w, TttOptions::for_inference(c), torch::kCPU);
+  ProcessGroup one_process;
+  const EvalResult r = evaluate(c, w, TttOptions::for_inference(c), torch::kCPU, one_process);
   // The dummy eval split holds (T + 1) * 32 + 1 tokens: 34 samples of T = 12, four batches of 8
   // and 2 samples of a partial batch, dropped.
   EXPECT_EQ(r.num_sequences, 4 * 8);
@@ -49,7 +50,10 @@ TEST(Evaluator, NonFiniteWeightsAreAnErrorAndWriteNothing) {
   auto w = ModelWeights::initialize(c.model, 3);
   w.tensors()[0].view(-1)[0] = std::nan("");
   ttt::testing::expect_one_line_error(
-      [&] { evaluate_and_report(c, w, TttOptions::for_inference(c), torch::kCPU, 0, dir / "run"); },
+      [&] {
+        ProcessGroup one_process;
+        evaluate_and_report(c, w, TttOptions::for_inference(c), torch::kCPU, 0, dir / "run", one_process);
+      },
       {"non-finite loss"});
   EXPECT_FALSE(fs::exists(dir / "run" / "eval.json"));
   fs::remove_all(dir);

@@ -108,14 +108,37 @@ TEST(Loader, ResumeFromPositionIsExact) {
   for (int i = 37; i < 60; ++i) EXPECT_EQ(first_column(*fresh.next()), expected[i]) << i;
 }
 
+TEST(Loader, APositionContinuesFromTheSameGlobalSampleWithAnotherWorldSize) {
+  // One process takes 37 global batches of 6 (crossing an epoch); three ranks continue from its
+  // position and read what it would have read next, slice by slice.
+  SequenceLoader single(counting_source(1001), options(10, 6, 9));
+  for (int i = 0; i < 37; ++i) single.next();
+  const int64_t position = single.position();
+  EXPECT_EQ(position, 37 * 6);
+  std::vector<std::vector<int64_t>> expected;
+  for (int i = 0; i < 5; ++i) expected.push_back(first_column(*single.next()));
+  for (int64_t rank = 0; rank < 3; ++rank) {
+    auto o = options(10, 2, 9);
+    o.rank = rank;
+    o.world_size = 3;
+    SequenceLoader shard(counting_source(1001), o);
+    shard.set_position(position);
+    for (int i = 0; i < 5; ++i) {
+      const auto got = first_column(*shard.next());
+      EXPECT_EQ(got, std::vector<int64_t>(expected[i].begin() + 2 * rank, expected[i].begin() + 2 * rank + 2)) << i;
+    }
+    EXPECT_EQ(shard.position(), position + 5 * 6);
+  }
+}
+
 TEST(Loader, PrefetchGivesTheSameStreamAndExactPosition) {
   SequenceLoader plain(counting_source(1001), options(10, 4, 2));
   PrefetchLoader prefetch(std::make_unique<SequenceLoader>(counting_source(1001), options(10, 4, 2)), 3);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(first_column(*prefetch.next()), first_column(*plain.next()));
-  EXPECT_EQ(prefetch.position(), 10);  // consumed, not read ahead
-  prefetch.set_position(4);
+  EXPECT_EQ(prefetch.position(), 10 * 4);  // global samples consumed, not read ahead
+  prefetch.set_position(4 * 4);
   SequenceLoader check(counting_source(1001), options(10, 4, 2));
-  check.set_position(4);
+  check.set_position(4 * 4);
   EXPECT_EQ(first_column(*prefetch.next()), first_column(*check.next()));
 }
 

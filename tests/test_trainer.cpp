@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/processes.h"
 #include "train/checkpoint.h"
 #include "util/process_tag.h"
 #include "util/safetensors.h"
@@ -21,7 +22,11 @@ using namespace ttt;
 
 namespace {
 
-const std::string kBinary = TTT_BINARY_DIR "/ttt";
+const std::string& kBinary = ttt::testing::kTttBinary;
+using ttt::testing::read_bytes;
+using ttt::testing::run;
+using ttt::testing::spawn;
+using ttt::testing::wait_exit;
 
 fs::path temp_dir(const std::string& name) {
   auto p = fs::temp_directory_path() / ("ttt_resume_" + std::to_string(getpid()) + "_" + name);
@@ -32,58 +37,16 @@ fs::path temp_dir(const std::string& name) {
 
 // A small, fast E2E run on the dummy dataset; every step checkpointed.
 std::vector<std::string> run_args(const fs::path& dir, const std::string& exp_name, int64_t steps) {
-  return {"train",
-          "+experiment=tiny/pretrain/pretrain-tiny-e2e",
-          "training.dummy_dataset=true",
-          "training.exp_name=" + exp_name,
-          "training.seq_length=64",
-          "model.mini_batch_size=16",
-          "model.sliding_window_size=32",
-          "model.hidden_size=32",
-          "model.num_attention_heads=2",
-          "model.intermediate_size=48",
-          "training.global_batch_size=2",
-          "training.eval_batch_size=2",
-          "training.total_steps=" + std::to_string(steps),
-          "training.ilr_warmup_steps=2",
-          "training.optimizer_outer.lr_warmup_steps=" + std::to_string(steps > 1 ? 1 : 0),
-          "training.optimizer_outer.lr_decay_steps=" + std::to_string(steps),
-          "checkpoint.save_freq=1",
-          "checkpoint.keep_last=2",
-          "backend.num_threads=1",
-          "training.exp_dir=" + (dir / "exp").string(),
-          "training.checkpoint_path=" + (dir / "ckpt").string()};
-}
-
-// Runs `program` (the ttt binary by default) with `args`, its output appended to `log`.
-pid_t spawn(const std::vector<std::string>& args, const fs::path& log, const std::string& program = kBinary) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(log.c_str(), "a", stdout);
-    (void)f;
-    dup2(fileno(stdout), STDERR_FILENO);
-    std::vector<char*> argv{const_cast<char*>(program.c_str())};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(program.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int run(const std::vector<std::string>& args, const fs::path& log, const std::string& program = kBinary) {
-  return wait_exit(spawn(args, log, program));
-}
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto args = ttt::testing::small_train_args("e2e", exp_name);
+  for (const std::string& more : std::vector<std::string>{
+           "training.global_batch_size=2", "training.eval_batch_size=2",
+           "training.total_steps=" + std::to_string(steps), "training.ilr_warmup_steps=2",
+           "training.optimizer_outer.lr_warmup_steps=" + std::to_string(steps > 1 ? 1 : 0),
+           "training.optimizer_outer.lr_decay_steps=" + std::to_string(steps), "checkpoint.save_freq=1",
+           "checkpoint.keep_last=2", "training.exp_dir=" + (dir / "exp").string(),
+           "training.checkpoint_path=" + (dir / "ckpt").string()})
+    args.push_back(more);
+  return args;
 }
 
 fs::path ckpt_dir(const fs::path& dir, const std::string& exp) { return dir / "ckpt" / "demo" / exp; }

@@ -2,12 +2,14 @@
 #include <c10/util/Exception.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 
 #include "commands.h"
 #include "config/config.h"
 #include "config/loader.h"
+#include "dist/process_group.h"
 
 namespace ttt::cli {
 
@@ -51,6 +53,10 @@ int main(int argc, char** argv) {
   try {
     if (!config_dir.empty()) ttt::set_config_dir(config_dir);
     for (auto* sub : app.get_subcommands()) return runs.at(sub)();
+  } catch (const ttt::DistError& e) {
+    // A peer is lost: leave now, without the destructors that would wait on it.
+    std::cerr << "error: " << first_line(e.what()) << std::endl;
+    std::_Exit(1);
   } catch (const ttt::ConfigError& e) {
     std::cerr << "config error: " << e.what() << std::endl;
     return 2;

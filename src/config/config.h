@@ -184,6 +184,13 @@ struct BackendConfig {
   // Ours:
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int64_t num_threads = 0;     // intra-op CPU threads; 0 = LibTorch's default
+  // Distributed runs (dist/): a rendezvous, collective or lost peer not resolved within this many
+  // seconds ends the run with an error (the official NCCL default is 30 minutes).
+  int64_t dist_timeout_s = 300;
+  // Gradients are all-reduced in flat buckets of about this many MiB, each started as soon as its
+  // gradients are final in the backward pass (overlap_grad_reduce) or all after it.
+  int64_t bucket_size_mb = 25;
+  bool overlap_grad_reduce = true;
 };
 
 struct CheckpointConfig {

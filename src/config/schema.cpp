@@ -102,7 +102,7 @@ std::vector<FieldSpec> build_registry() {
       "a JAX rematerialisation policy inside a block; recomputation here is chunk-level "
       "(training.inner_remat_freq)";
   const char* const kDropout = "dropout is not supported (every official config uses 0)";
-  const char* const kMultiHost = "JAX multi-host initialisation; one process drives the device here";
+  const char* const kMultiHost = "the devices a JAX process drives; here each process drives one (cuda:LOCAL_RANK)";
   std::vector<FieldSpec> fields = {
       default_only(TTT_FIELD(training, log_wandb, Null),
                    "Weights & Biases is not available in this implementation; set it to false "
@@ -196,12 +196,10 @@ std::vector<FieldSpec> build_registry() {
       TTT_FIELD(model, post_norm, Null),
       TTT_FIELD(model, feed_forward_prime, Null),
 
-      default_only(TTT_FIELD(backend, distributed, Null),
-                   "multi-process training is not available in this build yet; run one process "
-                   "(the loader already shards by rank for when it is)"),
-      parity(TTT_FIELD(backend, coordinator_address, Null), kMultiHost),
+      TTT_FIELD(backend, distributed, Null),
+      TTT_FIELD(backend, coordinator_address, Null),
       in_range(TTT_FIELD(backend, num_processes, Null), 1, kMaxBatch),
-      parity(TTT_FIELD(backend, process_id, Null), kMultiHost),
+      in_range(TTT_FIELD(backend, process_id, Null), 0, kMaxBatch),
       parity(TTT_FIELD(backend, local_device_ids, Null), kMultiHost),
       parity(TTT_FIELD(backend, backend, Null),
              "the JAX platform name (cpu or gpu); backend.device selects the device here"),
@@ -209,6 +207,9 @@ std::vector<FieldSpec> build_registry() {
       parity(TTT_FIELD(backend, compilation_cache_dir, Null), "the XLA compilation cache"),
       TTT_FIELD(backend, device, Null),
       in_range(TTT_FIELD(backend, num_threads, Null), 0, 1 << 12),
+      in_range(TTT_FIELD(backend, dist_timeout_s, Null), 1, 7 * 24 * 3600),
+      in_range(TTT_FIELD(backend, bucket_size_mb, Null), 1, 1 << 16),
+      TTT_FIELD(backend, overlap_grad_reduce, Null),
 
       TTT_FIELD(checkpoint, float_dtype, Null),
       TTT_FIELD(checkpoint, save_optimizer_state, Null),

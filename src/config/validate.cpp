@@ -130,9 +130,6 @@ void validate_config(const Config& config) {
             ") must be greater than training.optimizer_outer.lr_warmup_steps (" +
             std::to_string(outer.lr_warmup_steps) +
             "): the cosine decay runs between them (the reference's optax schedule rejects this too)");
-  check(config.backend.num_processes.value_or(1) <= 1,
-        "backend.num_processes = " + std::to_string(config.backend.num_processes.value_or(1)) +
-            ": multi-process training is not available in this build yet; run one process");
   check(!(meta && training.optimizer_inner.optimizer_type != OptimizerType::kSGD),
         "training.optimizer_inner.optimizer_type is " + to_string(training.optimizer_inner.optimizer_type) +
             ": the inner loop takes plain SGD steps (as every official config does); use sgd");

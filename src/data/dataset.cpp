@@ -30,9 +30,11 @@ std::unique_ptr<TokenSource> open_split(const Config& config, const std::string&
 
 std::unique_ptr<SequenceLoader> make_train_loader(const Config& config, int64_t rank, int64_t world_size) {
   const auto& t = config.training;
-  if (t.global_batch_size % world_size != 0)
+  if (t.global_batch_size % (world_size * t.accum_steps) != 0)
     throw ConfigError("training.global_batch_size (" + std::to_string(t.global_batch_size) +
-                      ") must be divisible by the number of processes (" + std::to_string(world_size) + ")");
+                      ") must be divisible by the number of processes (" + std::to_string(world_size) +
+                      ") times training.accum_steps (" + std::to_string(t.accum_steps) +
+                      "): every rank takes an equal share of every micro-batch");
   LoaderOptions o;
   o.seq_length = t.seq_length;
   o.batch_size = t.global_batch_size / world_size;

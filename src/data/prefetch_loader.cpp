@@ -57,7 +57,7 @@ std::optional<Batch> PrefetchLoader::next() {
   auto batch = std::move(queue_.front());
   queue_.pop_front();
   changed_.notify_all();
-  consumed_ += 1;
+  consumed_ += loader_->global_batch_size();
   return batch;
 }
 

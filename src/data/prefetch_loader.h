@@ -23,7 +23,7 @@ class PrefetchLoader {
 
   // The next batch (nullopt at the end of a non-repeating pass). Rethrows a reader's error.
   std::optional<Batch> next();
-  int64_t position() const { return consumed_; }
+  int64_t position() const { return consumed_; }  // global samples of the batches handed out
   // Drops what was read ahead and continues from `position`.
   void set_position(int64_t position);
   const SequenceLoader& loader() const { return *loader_; }

@@ -26,8 +26,8 @@ SequenceLoader::SequenceLoader(std::unique_ptr<TokenSource> source, LoaderOption
 }
 
 void SequenceLoader::set_position(int64_t position) {
-  // The draw index of a position must fit int64 (sample_index multiplies it out).
-  const int64_t max_position = std::numeric_limits<int64_t>::max() / 4 / (options_.world_size * options_.batch_size);
+  // The draw index of a position must fit int64 with room for a batch.
+  const int64_t max_position = std::numeric_limits<int64_t>::max() / 4;
   if (position < 0 || position > max_position)
     throw std::invalid_argument("loader position " + std::to_string(position) + " is outside [0, " +
                                 std::to_string(max_position) + "]");
@@ -35,8 +35,8 @@ void SequenceLoader::set_position(int64_t position) {
 }
 
 int64_t SequenceLoader::sample_index(int64_t position, int64_t row) {
-  // Host batch g = position * world + rank covers draws [g*B, (g+1)*B) of the sample order.
-  const int64_t draw = (position * options_.world_size + options_.rank) * options_.batch_size + row;
+  // This rank's host batch covers draws [position + rank*B, position + (rank+1)*B) of the order.
+  const int64_t draw = position + options_.rank * options_.batch_size + row;
   const int64_t usable = batches_per_pass_ * options_.world_size * options_.batch_size;
   const int64_t epoch = draw / usable, within = draw % usable;
   if (!options_.shuffle) return within;
@@ -52,7 +52,7 @@ int64_t SequenceLoader::sample_index(int64_t position, int64_t row) {
 
 std::optional<Batch> SequenceLoader::next() {
   const int64_t B = options_.batch_size, T = options_.seq_length;
-  if (!options_.repeat && position_ >= batches_per_pass_) return std::nullopt;
+  if (!options_.repeat && position_ >= batches_per_pass_ * global_batch_size()) return std::nullopt;
   auto input = torch::empty({B, T}, torch::kInt64), target = torch::empty({B, T}, torch::kInt64);
   buffer_.resize(T + 1);
   for (int64_t r = 0; r < B; ++r) {
@@ -67,7 +67,7 @@ std::optional<Batch> SequenceLoader::next() {
     std::copy(buffer_.begin(), buffer_.end() - 1, input[r].data_ptr<int64_t>());
     std::copy(buffer_.begin() + 1, buffer_.end(), target[r].data_ptr<int64_t>());
   }
-  position_ += 1;
+  position_ += global_batch_size();
   return Batch{input, target, (target != options_.bos_token_id).to(torch::kFloat32)};
 }
 

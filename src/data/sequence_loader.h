@@ -2,9 +2,11 @@
 // does: sample i = tokens[i*T : (i+1)*T + 1], count = (N - 1) / T; input = sample[:-1],
 // target = sample[1:], loss mask = target != BOS. Samples are put in a seeded random order
 // (training; reshuffled each epoch with the seed and the epoch number) or kept in order
-// (evaluation), grouped into host batches of global_batch_size / world_size, and host batch g goes
-// to rank g % world_size. The state is the number of batches this rank has taken (`position`):
-// restoring it reproduces the stream exactly.
+// (evaluation). A global batch is the next world_size * batch_size samples of that order, and rank
+// r takes its r-th slice of batch_size (its host batch). The state (`position`) is the global
+// sample position: how many samples of the order all ranks together have taken. Restoring it
+// reproduces the stream exactly with the same world size, and continues from the same sample with
+// another (the order does not depend on the world size when the global batch stays the same).
 #pragma once
 
 #include <cstdint>
@@ -39,12 +41,15 @@ class SequenceLoader {
   // Batches this rank takes in one pass (without repeat: in total).
   int64_t batches_per_pass() const { return batches_per_pass_; }
   std::optional<Batch> next();
+  // Global samples taken: world_size * batch_size per batch.
   int64_t position() const { return position_; }
   void set_position(int64_t position);
+  int64_t global_batch_size() const { return options_.world_size * options_.batch_size; }
   const LoaderOptions& options() const { return options_; }
   const TokenSource& source() const { return *source_; }
 
-  // The sample index the loader reads for row `row` of this rank's batch number `position`.
+  // The sample index this rank reads for row `row` of the global batch starting at global sample
+  // position `position`.
   int64_t sample_index(int64_t position, int64_t row);
 
  private:

@@ -20,7 +20,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kFormatVersion = 1;
+// 2: the loader position counts global samples ("loader_samples"); 1 counted the batches of the
+// single process that wrote it ("loader_position"), read as batches of the checkpoint's global batch.
+constexpr int kFormatVersion = 2;
 constexpr const char* kMilestoneMarker = "milestone";
 // The files of a checkpoint whose checksums state.json records (when present).
 constexpr const char* kCheckedFiles[] = {"model.safetensors", "optimizer.safetensors", "config.yaml"};
@@ -83,7 +85,9 @@ int64_t require_integer(const nlohmann::json& j, const std::string& key, int64_t
 
 // Checks `file` of a step directory against the checksum its state.json records.
 void verify_checksum(const std::string& step_dir, const std::string& file) {
-  const TrainState state = load_checkpoint_state(step_dir);
+  // state.json as written (load_checkpoint_state reads config.yaml for a format-1 file).
+  const auto state_path = (fs::path(step_dir) / "state.json").string();
+  const TrainState state = parse_checkpoint_state(read_file(state_path), state_path);
   const auto expected = state.checksums.find(file);
   if (expected == state.checksums.end()) return;  // a checkpoint written before checksums, or no such file
   const auto path = (fs::path(step_dir) / file).string();
@@ -102,12 +106,16 @@ TrainState parse_checkpoint_state(const std::string& text, const std::string& pa
     throw std::runtime_error(path + ": not JSON (" + e.what() + ")");
   }
   if (!j.is_object()) throw std::runtime_error(path + ": not a JSON object");
-  if (require_integer(j, "format_version", 0, 1000, path) != kFormatVersion)
-    throw std::runtime_error(path + ": \"format_version\" is " + j.at("format_version").dump() + ", this build reads " +
-                             std::to_string(kFormatVersion));
+  const int64_t version = require_integer(j, "format_version", 0, 1000, path);
+  if (version != kFormatVersion && version != 1)
+    throw std::runtime_error(path + ": \"format_version\" is " + j.at("format_version").dump() +
+                             ", this build reads 1 and " + std::to_string(kFormatVersion));
   TrainState state;
   state.step = require_integer(j, "step", -1, kMaxStep, path);
-  state.loader_position = require_integer(j, "loader_position", 0, kMaxStep, path);
+  if (version == 1)
+    state.legacy_loader_batches = require_integer(j, "loader_position", 0, kMaxStep, path);
+  else
+    state.loader_position = require_integer(j, "loader_samples", 0, kMaxStep, path);
   for (const char* flag : {"milestone", "has_optimizer_state"})
     if (j.contains(flag) && !j.at(flag).is_boolean())
       throw std::runtime_error(path + ": \"" + flag + "\" is not a boolean");
@@ -166,9 +174,9 @@ void Checkpointer::write_checkpoint(const fs::path& tmp, const TrainState& state
   nlohmann::json checksums = nlohmann::json::object();
   for (const char* file : kCheckedFiles)
     if (fs::exists(tmp / file)) checksums[file] = file_checksum((tmp / file).string());
-  const nlohmann::json j = {{"format_version", kFormatVersion},         {"step", state.step},
-                            {"loader_position", state.loader_position}, {"milestone", milestone},
-                            {"has_optimizer_state", with_optimizer},    {"checksums", checksums}};
+  const nlohmann::json j = {{"format_version", kFormatVersion},        {"step", state.step},
+                            {"loader_samples", state.loader_position}, {"milestone", milestone},
+                            {"has_optimizer_state", with_optimizer},   {"checksums", checksums}};
   write_file(tmp / "state.json", j.dump(2) + "\n");
 }
 
@@ -281,7 +289,15 @@ void load_checkpoint_optimizer(const std::string& step_dir, OuterOptimizer& opti
 
 TrainState load_checkpoint_state(const std::string& step_dir) {
   const auto path = (fs::path(step_dir) / "state.json").string();
-  return parse_checkpoint_state(read_file(path), path);
+  TrainState state = parse_checkpoint_state(read_file(path), path);
+  if (state.legacy_loader_batches) {  // one process wrote it: a batch was a global batch
+    const int64_t global_batch = load_checkpoint_config(step_dir).training.global_batch_size;
+    if (*state.legacy_loader_batches > kMaxStep / global_batch)
+      throw std::runtime_error(path + ": \"loader_position\" is out of range");
+    state.loader_position = *state.legacy_loader_batches * global_batch;
+    state.legacy_loader_batches.reset();
+  }
+  return state;
 }
 
 }  // namespace ttt

@@ -1,7 +1,8 @@
 // Checkpoints: {checkpoint.checkpoint_dir}/<step>/ holds everything needed to resume exactly:
 //   model.safetensors      the weights (readable by any safetensors library), names as in param_layout
 //   optimizer.safetensors  AdamW moments and step counts (unless checkpoint.save_optimizer_state=false)
-//   state.json             step, loader position, format version, checksums of the files above
+//   state.json             step, global loader position in samples, format version, checksums of
+//                          the files above
 //   config.yaml            the resolved configuration of the run
 // <step> is the index of the last completed training step. A checkpoint is written to a temporary
 // sibling directory (.tmp-<step>-<host>-<pid>) and renamed into place when complete, so a crash or
@@ -26,9 +27,11 @@ class OuterOptimizer;
 
 struct TrainState {
   int64_t step = -1;            // last completed step index
-  int64_t loader_position = 0;  // batches the training loader has handed out
+  int64_t loader_position = 0;  // global samples the training loader has handed out (all ranks)
   // Read from a checkpoint's state.json (written by Checkpointer::save):
   bool has_optimizer_state = true;
+  // A format-1 state.json counted batches; load_checkpoint_state converts them to samples.
+  std::optional<int64_t> legacy_loader_batches;
   std::map<std::string, std::string> checksums;  // file -> util/checksum.h checksum
 };
 

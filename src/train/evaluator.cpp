@@ -18,8 +18,9 @@
 
 namespace ttt {
 
-EvalResult evaluate(const Config& config, const ModelWeights& weights, const TttOptions& ttt, torch::Device device) {
-  auto loader = make_eval_loader(config);
+EvalResult evaluate(const Config& config, const ModelWeights& weights, const TttOptions& ttt, torch::Device device,
+                    ProcessGroup& group) {
+  auto loader = make_eval_loader(config, group.rank(), group.world_size());
   // Outer weights are constants here; the inner loop still needs autograd for its own steps.
   ModelWeights frozen = weights;
   for (auto& t : frozen.tensors()) t = t.detach();
@@ -34,6 +35,16 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, const Ttt
     nll_sum = nll_sum.defined() ? nll_sum + s : s;
     result.num_sequences += out.per_sequence.size(0);
   }
+  if (!nll_sum.defined()) nll_sum = torch::zeros({config.training.seq_length}, torch::kFloat64);
+  // One all-reduce of [loss sum, sequences, NLL sums by position] in float64.
+  auto sums =
+      torch::cat({torch::tensor({loss_sum, static_cast<double>(result.num_sequences)}, torch::kFloat64), nll_sum})
+          .to(device);
+  group.all_reduce_sum(sums);
+  sums = sums.cpu();
+  loss_sum = sums[0].item<double>();
+  result.num_sequences = static_cast<int64_t>(std::llround(sums[1].item<double>()));
+  nll_sum = sums.slice(0, 2);
   result.num_dropped = loader->num_samples() - result.num_sequences;
   if (result.num_sequences == 0) return result;
   result.loss = loss_sum / result.num_sequences;
@@ -72,12 +83,14 @@ void write_eval_outputs(const std::string& dir, const EvalResult& result, const 
 }
 
 EvalResult evaluate_and_report(const Config& config, const ModelWeights& weights, const TttOptions& ttt,
-                               torch::Device device, int64_t step, const std::filesystem::path& run_dir) {
+                               torch::Device device, int64_t step, const std::filesystem::path& run_dir,
+                               ProcessGroup& group) {
   const std::string& split = config.training.eval_split;
-  const EvalResult result = evaluate(config, weights, ttt, device);
+  const EvalResult result = evaluate(config, weights, ttt, device, group);
   if (!std::isfinite(result.loss))
     throw std::runtime_error("evaluation gave a non-finite loss (" + std::to_string(result.loss) +
                              "): the weights or the inner steps diverge; no eval outputs written");
+  if (!group.is_main()) return result;
   write_eval_outputs(run_dir.string(), result, split, step, run_dir.filename().string(), ttt);
   std::cout << "eval: " << split << " loss " << result.loss << " over " << result.num_sequences << " sequences ("
             << result.num_dropped << " dropped: the last partial batch of " << eval_batch_size(config.training) << ")";
@@ -95,16 +108,25 @@ std::string checkpoint_to_evaluate(const Config& config) {
 }
 
 EvalResult evaluate_checkpoint(const Config& config, const std::string& step_dir) {
-  const torch::Device device = setup_runtime(config.backend);
+  const LaunchInfo launch = detect_launch(config.backend);
+  const torch::Device device = setup_runtime(config.backend, launch.local_rank);
+  auto group = make_process_group(config, launch, device);
+  check_same_config(*group, config);
+  // Rank 0's choice of checkpoint holds for all (the latest may change while they look).
+  const std::string chosen = group->broadcast_string(step_dir);
   auto weights = ModelWeights::zeros(config.model, scalar_type(config.model.param_dtype), device);
-  load_checkpoint_weights(step_dir, weights);
-  const int64_t step = load_checkpoint_state(step_dir).step;
-  std::cout << "loaded weights from " << step_dir << std::endl;
+  load_checkpoint_weights(chosen, weights);
+  const int64_t step = load_checkpoint_state(chosen).step;
   const auto run_dir = run_directory(config);
-  std::filesystem::create_directories(run_dir);
-  // The training run's config.yaml stays; the evaluation's own configuration goes beside it.
-  write_file_atomically((run_dir / "eval_config.yaml").string(), to_yaml(config));
-  return evaluate_and_report(config, weights, TttOptions::for_inference(config), device, step, run_dir);
+  if (group->is_main()) {
+    std::cout << "loaded weights from " << chosen << std::endl;
+    std::filesystem::create_directories(run_dir);
+    // The training run's config.yaml stays; the evaluation's own configuration goes beside it.
+    write_file_atomically((run_dir / "eval_config.yaml").string(), to_yaml(config));
+  }
+  auto result = evaluate_and_report(config, weights, TttOptions::for_inference(config), device, step, run_dir, *group);
+  group->barrier();
+  return result;
 }
 
 }  // namespace ttt

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "dist/process_group.h"
 #include "model/weights.h"
 #include "ttt/ttt_options.h"
 
@@ -24,8 +25,11 @@ struct EvalResult {
 };
 
 // Evaluates `weights` on the whole of training.eval_split (its last partial batch is dropped, as
-// in the reference). Throws when the split holds less than one batch.
-EvalResult evaluate(const Config& config, const ModelWeights& weights, const TttOptions& ttt, torch::Device device);
+// in the reference). Throws when the split holds less than one batch. In a distributed run each
+// rank evaluates its slice of every batch and the sums are reduced: every rank returns the result
+// one process would.
+EvalResult evaluate(const Config& config, const ModelWeights& weights, const TttOptions& ttt, torch::Device device,
+                    ProcessGroup& group);
 
 // Writes the evaluation into `dir`: eval.json (split, step, loss, num_sequences, num_dropped,
 // test_time_training, inner_learning_rate, nll_by_position), eval_nll_by_position.csv
@@ -34,9 +38,10 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, const Ttt
 void write_eval_outputs(const std::string& dir, const EvalResult& result, const std::string& split, int64_t step,
                         const std::string& label, const TttOptions& ttt);
 
-// Evaluates, writes the outputs into the run directory and prints one summary line.
+// Evaluates, and rank 0 writes the outputs into the run directory and prints one summary line.
 EvalResult evaluate_and_report(const Config& config, const ModelWeights& weights, const TttOptions& ttt,
-                               torch::Device device, int64_t step, const std::filesystem::path& run_dir);
+                               torch::Device device, int64_t step, const std::filesystem::path& run_dir,
+                               ProcessGroup& group);
 
 // The checkpoint an evaluation-only run reads: `training.resume_step` (else the latest) of the
 // run's own checkpoint directory, else of checkpoint.resume_checkpoint_dir when
@@ -46,7 +51,8 @@ std::string checkpoint_to_evaluate(const Config& config);
 // `ttt eval`: loads the weights of a checkpoint step directory into the model `config` describes
 // (the checkpoint's configuration with the user's overrides), evaluates them at the full inner
 // learning rate and writes the outputs into the run directory, beside an eval_config.yaml. Reads
-// the checkpoint and writes nothing into the checkpoint directory.
+// the checkpoint and writes nothing into the checkpoint directory. Launched on several processes
+// (torchrun, srun), the evaluation is sharded across them.
 EvalResult evaluate_checkpoint(const Config& config, const std::string& step_dir);
 
 }  // namespace ttt

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <optional>
 
 #include "config/loader.h"
 #include "data/dataset.h"
@@ -22,37 +23,61 @@ double now_seconds() {
 
 }  // namespace
 
-Trainer::Trainer(Config config) : config_(std::move(config)), device_(setup_runtime(config_.backend)) {
+Trainer::Trainer(Config config)
+    : config_(std::move(config)),
+      launch_(detect_launch(config_.backend)),
+      device_(setup_runtime(config_.backend, launch_.local_rank)),
+      group_(make_process_group(config_, launch_, device_)) {
   const auto& t = config_.training;
   if (t.eval_mode) throw std::logic_error("an evaluation-only run is evaluate_checkpoint(), not a Trainer");
+  check_same_config(*group_, config_);
   run_dir_ = run_directory(config_);
-  std::filesystem::create_directories(run_dir_);
-  write_file_atomically((run_dir_ / "config.yaml").string(), to_yaml(config_));
+  if (group_->is_main()) {
+    std::filesystem::create_directories(run_dir_);
+    write_file_atomically((run_dir_ / "config.yaml").string(), to_yaml(config_));
+  }
   weights_ = ModelWeights::initialize(config_.model, static_cast<uint64_t>(t.model_seed),
                                       scalar_type(config_.model.param_dtype), device_);
   optimizer_ = std::make_unique<OuterOptimizer>(t.optimizer_outer, t.spec_outer, weights_);
-  checkpointer_ =
-      std::make_unique<Checkpointer>(require(config_.checkpoint.checkpoint_dir, "checkpoint.checkpoint_dir"),
-                                     CheckpointPolicy{config_.checkpoint.keep_last});
+  if (group_->is_main())
+    checkpointer_ =
+        std::make_unique<Checkpointer>(require(config_.checkpoint.checkpoint_dir, "checkpoint.checkpoint_dir"),
+                                       CheckpointPolicy{config_.checkpoint.keep_last});
   restore();
-  auto loader = make_train_loader(config_);
+  auto loader = make_train_loader(config_, group_->rank(), group_->world_size());
   loader->set_position(state_.loader_position);
-  std::cout << "data: " << loader->source().describe() << ": " << loader->num_samples() << " samples of "
-            << t.seq_length << " tokens" << std::endl;
+  if (group_->is_main())
+    std::cout << "data: " << loader->source().describe() << ": " << loader->num_samples() << " samples of "
+              << t.seq_length << " tokens" << (group_->distributed() ? ", " + describe(*group_) : "") << std::endl;
   train_loader_ = std::make_unique<PrefetchLoader>(std::move(loader));
-  make_eval_loader(config_);  // an eval split too small for one batch fails now, not after training
+  make_eval_loader(config_, group_->rank(), group_->world_size());  // too small for one batch: fail now
+  reducer_ = std::make_unique<GradientReducer>(*group_, optimizer_->trainable(), config_.backend.bucket_size_mb << 20,
+                                               config_.backend.overlap_grad_reduce);
 }
 
 void Trainer::restore() {
-  const RestorePlan plan = restore_plan(config_);
-  if (plan.part == LoadPart::kNone) return;
-  load_checkpoint_weights(plan.step_dir, weights_);
-  if (plan.part == LoadPart::kAll) {
-    load_checkpoint_optimizer(plan.step_dir, *optimizer_);
-    state_ = load_checkpoint_state(plan.step_dir);
+  // Rank 0 picks the checkpoint (the latest complete one when it starts), so every rank resumes
+  // from the same step even when a save was interrupted or lands while the others look.
+  RestorePlan plan = group_->is_main() ? restore_plan(config_) : RestorePlan{};
+  const std::string picked =
+      group_->broadcast_string(std::to_string(static_cast<int>(plan.part)) + "\n" + plan.step_dir);
+  plan.part = static_cast<LoadPart>(std::stoi(picked.substr(0, picked.find('\n'))));
+  plan.step_dir = picked.substr(picked.find('\n') + 1);
+  if (plan.part != LoadPart::kNone) {
+    load_checkpoint_weights(plan.step_dir, weights_);
+    if (plan.part == LoadPart::kAll) {
+      load_checkpoint_optimizer(plan.step_dir, *optimizer_);
+      state_ = load_checkpoint_state(plan.step_dir);
+    }
+    if (group_->is_main())
+      std::cout << "loaded " << (plan.part == LoadPart::kAll ? "weights, optimizer and loader state" : "weights")
+                << " from " << plan.step_dir << std::endl;
   }
-  std::cout << "loaded " << (plan.part == LoadPart::kAll ? "weights, optimizer and loader state" : "weights")
-            << " from " << plan.step_dir << std::endl;
+  // Every rank starts from rank 0's weights, whatever the seeds or files it saw.
+  for (auto& w : weights_.tensors()) {
+    torch::NoGradGuard no_grad;
+    group_->broadcast(w);
+  }
 }
 
 bool Trainer::should_save(int64_t step, bool* milestone) const {
@@ -68,6 +93,7 @@ StepMetrics Trainer::train_step(int64_t step) {
   const auto ttt = TttOptions::for_step(config_, step);
 
   optimizer_->zero_grad();
+  reducer_->begin_step();
   double loss_sum = 0.0;
   // Accumulation splits the host batch, so the samples of a step do not depend on accum_steps.
   const Batch host = *train_loader_->next();
@@ -79,9 +105,10 @@ StepMetrics Trainer::train_step(int64_t step) {
                                  1.0 / static_cast<double>(t.accum_steps));
     loss_sum += out.loss.item<double>();
   }
+  reducer_->finish_step();  // every rank now holds the gradient of the global batch
   StepMetrics m;
   m.step = step;
-  m.loss = loss_sum / static_cast<double>(t.accum_steps);
+  m.loss = group_->mean(loss_sum / static_cast<double>(t.accum_steps));
   const double norm = optimizer_->clip_gradients();
   if (!std::isfinite(m.loss) || !std::isfinite(norm))
     throw std::runtime_error("non-finite " + std::string(std::isfinite(m.loss) ? "gradient" : "loss") + " at step " +
@@ -90,7 +117,8 @@ StepMetrics Trainer::train_step(int64_t step) {
   m.outer_learning_rate = outer_learning_rate(t.optimizer_outer, step);
   m.inner_learning_rate = ttt.enabled ? ttt.lr : 0.0;
   optimizer_->step(m.outer_learning_rate);
-  m.tokens_per_second = static_cast<double>(t.global_batch_size * t.seq_length) / (now_seconds() - start);
+  // The step takes as long as its slowest rank.
+  m.tokens_per_second = static_cast<double>(t.global_batch_size * t.seq_length) / group_->max(now_seconds() - start);
   m.wall_time = now_seconds() - start_time_;
   return m;
 }
@@ -100,23 +128,29 @@ EvalResult Trainer::train() {
   start_time_ = now_seconds();
   // A run that is already complete is evaluated as the reference's eval mode does: full inner lr.
   if (start_step() >= t.total_steps)
-    return evaluate_and_report(config_, weights_, TttOptions::for_inference(config_), device_, state_.step, run_dir_);
+    return evaluate_and_report(config_, weights_, TttOptions::for_inference(config_), device_, state_.step, run_dir_,
+                               *group_);
   {
-    ProgressReporter progress(run_dir_, start_step(), t.total_steps);
-    if (start_step() > 0) progress.message("resuming at step " + std::to_string(start_step()));
+    std::optional<ProgressReporter> progress;  // rank 0 reports for the run
+    if (group_->is_main()) progress.emplace(run_dir_, start_step(), t.total_steps);
+    if (progress && start_step() > 0) progress->message("resuming at step " + std::to_string(start_step()));
     for (int64_t step = start_step(); step < t.total_steps; ++step) {
       if (t.break_step > 0 && step > t.break_step) break;  // the reference's rule: steps up to break_step run
-      progress.report(train_step(step));
+      const StepMetrics metrics = train_step(step);
+      if (progress) progress->report(metrics);
       state_.step = step;
       state_.loader_position = train_loader_->position();
       bool milestone = false;
-      if (should_save(step, &milestone)) checkpointer_->save(state_, weights_, optimizer_.get(), config_, milestone);
+      if (should_save(step, &milestone) && checkpointer_)
+        checkpointer_->save(state_, weights_, optimizer_.get(), config_, milestone);
     }
   }
   // The evaluation that ends training runs at the inner learning rate of the last step trained,
   // as the reference's (still in its warm-up when the run is shorter than ilr_warmup_steps).
-  return evaluate_and_report(config_, weights_, TttOptions::for_step(config_, state_.step), device_, state_.step,
-                             run_dir_);
+  auto result = evaluate_and_report(config_, weights_, TttOptions::for_step(config_, state_.step), device_, state_.step,
+                                    run_dir_, *group_);
+  group_->barrier();  // no rank leaves before rank 0 has written everything
+  return result;
 }
 
 }  // namespace ttt

@@ -8,6 +8,11 @@
 // one (weights, optimizer, loader position, step). Otherwise training.load_part=params|all loads
 // another run's checkpoint (checkpoint.resume_checkpoint_dir, i.e. training.resume_exp_name),
 // as the reference's extension runs do; training.resume_step picks the step.
+//
+// Data-parallel (dist/): when the launch describes several processes, each rank reads its slice of
+// every global batch, gradients are averaged across ranks before clipping, and the logged loss,
+// gradient norm and tokens/s are the global ones. Rank 0 alone writes the run directory and the
+// checkpoints; it picks the checkpoint to resume from and every rank loads that one.
 #pragma once
 
 #include <filesystem>
@@ -15,6 +20,8 @@
 
 #include "config/config.h"
 #include "data/prefetch_loader.h"
+#include "dist/grad_reducer.h"
+#include "dist/process_group.h"
 #include "model/weights.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
@@ -33,6 +40,9 @@ class Trainer {
 
   const std::filesystem::path& run_dir() const { return run_dir_; }
   const ModelWeights& weights() const { return weights_; }
+  const ProcessGroup& process_group() const { return *group_; }
+  // Seconds spent in gradient all-reduces that the backward pass did not hide.
+  double exposed_communication_seconds() const { return reducer_->exposed_communication_seconds(); }
   int64_t start_step() const { return state_.step + 1; }
 
  private:
@@ -41,12 +51,15 @@ class Trainer {
   bool should_save(int64_t step, bool* milestone) const;
 
   Config config_;
+  LaunchInfo launch_;
   torch::Device device_;
+  std::unique_ptr<ProcessGroup> group_;
   std::filesystem::path run_dir_;
   std::unique_ptr<PrefetchLoader> train_loader_;
   ModelWeights weights_;
   std::unique_ptr<OuterOptimizer> optimizer_;
-  std::unique_ptr<Checkpointer> checkpointer_;
+  std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // rank 0 only
   TrainState state_;
   double start_time_ = 0.0;
 };

@@ -6,11 +6,13 @@
 
 namespace ttt {
 
-torch::Device setup_runtime(const BackendConfig& backend) {
+torch::Device setup_runtime(const BackendConfig& backend, int64_t local_rank) {
   static std::once_flag allocator_tuned;
   std::call_once(allocator_tuned, tune_allocator_for_tensors);
   if (backend.num_threads > 0) torch::set_num_threads(static_cast<int>(backend.num_threads));
-  const torch::Device device(backend.device);
+  torch::Device device(backend.device);
+  if (device.is_cuda() && !device.has_index())
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
   if (device.is_cuda() && !torch::cuda::is_available())
     throw ConfigError("backend.device=" + backend.device + " but this LibTorch build or machine has no CUDA device");
   if (device.is_cuda() && device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
