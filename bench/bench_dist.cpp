@@ -7,7 +7,6 @@
 //   bench_dist allreduce                     all-reduce of 1-64 MiB fp32 buffers: algorithm and
 //                                           bus bandwidth (GB/s), as nccl-tests report them
 #include <algorithm>
-#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -15,15 +14,12 @@
 #include "config/loader.h"
 #include "dist/process_group.h"
 #include "train/trainer.h"
+#include "util/clock.h"
 #include "util/runtime.h"
 
 using namespace ttt;
 
 namespace {
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 nlohmann::json bench_train(const std::vector<std::string>& overrides) {
   const Config config = load_config(overrides);
@@ -65,9 +61,9 @@ nlohmann::json bench_allreduce() {
     for (int i = 0; i < 2; ++i) group->all_reduce_sum(buffer);
     const int iterations = 5;
     group->barrier();
-    const double start = now_seconds();
+    const double start = monotonic_seconds();
     for (int i = 0; i < iterations; ++i) group->all_reduce_sum(buffer);
-    const double seconds = (now_seconds() - start) / iterations;
+    const double seconds = (monotonic_seconds() - start) / iterations;
     const double n = static_cast<double>(group->world_size()), bytes = static_cast<double>(mib << 20);
     sizes.push_back({{"mib", mib},
                      {"seconds", seconds},

@@ -2,7 +2,7 @@
 
 #include <torch/csrc/autograd/function_hook.h>
 
-#include <chrono>
+#include "util/clock.h"
 
 namespace ttt {
 
@@ -78,15 +78,11 @@ class AccumulatedHook : public torch::autograd::FunctionPostHook {
   size_t index_;
 };
 
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 GradientReducer::GradientReducer(ProcessGroup& group, std::vector<torch::Tensor> params, int64_t bucket_bytes,
                                  bool overlap)
-    : group_(group), state_(std::make_shared<State>()) {
+    : state_(std::make_shared<State>()) {
   State& s = *state_;
   s.group = &group;
   s.params = std::move(params);
@@ -129,15 +125,15 @@ int64_t GradientReducer::num_buckets() const { return static_cast<int64_t>(state
 int64_t GradientReducer::buckets_started_in_backward() const { return state_->started_in_backward; }
 
 void GradientReducer::begin_step() {
-  if (!group_.distributed()) return;
+  if (!state_->group->distributed()) return;
   state_->reset_step();
   state_->armed = state_->overlap;
 }
 
 void GradientReducer::finish_step() {
-  if (!group_.distributed()) return;
+  if (!state_->group->distributed()) return;
   State& s = *state_;
-  const double start = now_seconds();
+  const double start = monotonic_seconds();
   s.armed = false;
   // The first step learns how many accumulations make each gradient final. A later step that
   // accumulated differently may have started a bucket early: all are reduced again below.
@@ -152,7 +148,7 @@ void GradientReducer::finish_step() {
       s.launch(b);
     }
   torch::NoGradGuard no_grad;
-  const double inverse_world = 1.0 / static_cast<double>(group_.world_size());
+  const double inverse_world = 1.0 / static_cast<double>(state_->group->world_size());
   for (auto& b : s.buckets) {
     b.reduce->wait();
     b.flat.mul_(inverse_world);
@@ -162,7 +158,7 @@ void GradientReducer::finish_step() {
     }
   }
   s.reset_step();
-  exposed_seconds_ += now_seconds() - start;
+  exposed_seconds_ += monotonic_seconds() - start;
 }
 
 }  // namespace ttt

@@ -43,7 +43,6 @@ class GradientReducer {
   struct State;  // shared with the gradient hooks
 
  private:
-  ProcessGroup& group_;
   std::shared_ptr<State> state_;  // shared with the hooks
   double exposed_seconds_ = 0.0;
 };

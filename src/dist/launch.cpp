@@ -6,10 +6,8 @@
 namespace ttt {
 namespace {
 
-// An integer environment variable in [min, max]; ConfigError naming it otherwise.
-int64_t env_integer(const GetEnv& getenv, const char* name, int64_t min, int64_t max) {
-  const char* value = getenv(name);
-  const std::string text = value ? value : "";
+// `text` as an integer in [min, max]; ConfigError naming `what` (and quoting the text) otherwise.
+int64_t parse_integer(const std::string& text, const std::string& what, int64_t min, int64_t max) {
   size_t used = 0;
   long long n = 0;
   try {
@@ -18,9 +16,15 @@ int64_t env_integer(const GetEnv& getenv, const char* name, int64_t min, int64_t
     used = 0;
   }
   if (text.empty() || used != text.size() || n < min || n > max)
-    throw ConfigError(std::string("environment variable ") + name + "='" + text + "' is not an integer in [" +
-                      std::to_string(min) + ", " + std::to_string(max) + "]");
+    throw ConfigError(what + "='" + text + "' is not an integer in [" + std::to_string(min) + ", " +
+                      std::to_string(max) + "]");
   return n;
+}
+
+// An integer environment variable in [min, max].
+int64_t env_integer(const GetEnv& getenv, const char* name, int64_t min, int64_t max) {
+  const char* value = getenv(name);
+  return parse_integer(value ? value : "", std::string("environment variable ") + name, min, max);
 }
 
 const char* first_set(const GetEnv& getenv, std::initializer_list<const char*> names) {
@@ -35,9 +39,8 @@ void parse_coordinator(const std::string& address, LaunchInfo& info) {
   if (colon == std::string::npos || colon == 0)
     throw ConfigError("backend.coordinator_address='" + address + "' is not host:port");
   info.master_addr = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
-  const GetEnv lookup = [&](const char*) { return port.c_str(); };
-  info.master_port = static_cast<int>(env_integer(lookup, "(port of backend.coordinator_address)", 1, 65535));
+  info.master_port =
+      static_cast<int>(parse_integer(address.substr(colon + 1), "the port of backend.coordinator_address", 1, 65535));
 }
 
 void check_rank(const LaunchInfo& info, const std::string& source) {

@@ -80,33 +80,33 @@ struct ProcessGroup::Impl {
   std::mutex mutex;
   std::condition_variable stop_cv;
   bool stopping = false;
-
-  void wait(const c10::intrusive_ptr<c10d::Work>& work, const ProcessGroup& group, const std::string& op) {
-    try {
-      work->wait();
-    } catch (const std::exception& e) {
-      group.fail(op, e.what());
-    }
-  }
 };
 
 namespace {
 
-class GlooPendingReduce : public PendingReduce {
+// A collective started on c10d; starting or waiting for it fails as ProcessGroup::fail says.
+class Collective : public PendingReduce {
  public:
-  GlooPendingReduce(c10::intrusive_ptr<c10d::Work> work, const ProcessGroup& group)
-      : work_(std::move(work)), group_(group) {}
+  template <typename Start>
+  Collective(const ProcessGroup& group, const char* operation, Start start) : group_(group), operation_(operation) {
+    try {
+      work_ = start();
+    } catch (const std::exception& e) {
+      group_.fail(operation_, e.what());
+    }
+  }
   void wait() override {
     try {
       work_->wait();
     } catch (const std::exception& e) {
-      group_.fail("all-reduce", e.what());
+      group_.fail(operation_, e.what());
     }
   }
 
  private:
-  c10::intrusive_ptr<c10d::Work> work_;
   const ProcessGroup& group_;
+  const char* operation_;
+  c10::intrusive_ptr<c10d::Work> work_;
 };
 
 class DonePendingReduce : public PendingReduce {
@@ -229,11 +229,7 @@ void ProcessGroup::all_reduce_sum(torch::Tensor& tensor) { all_reduce_sum_async(
 std::unique_ptr<PendingReduce> ProcessGroup::all_reduce_sum_async(torch::Tensor& tensor) {
   if (!distributed()) return std::make_unique<DonePendingReduce>();
   std::vector<torch::Tensor> tensors{tensor};
-  try {
-    return std::make_unique<GlooPendingReduce>(impl_->collectives->allreduce(tensors), *this);
-  } catch (const std::exception& e) {
-    fail("all-reduce", e.what());
-  }
+  return std::make_unique<Collective>(*this, "all-reduce", [&] { return impl_->collectives->allreduce(tensors); });
 }
 
 void ProcessGroup::all_reduce_max(torch::Tensor& tensor) {
@@ -241,13 +237,7 @@ void ProcessGroup::all_reduce_max(torch::Tensor& tensor) {
   std::vector<torch::Tensor> tensors{tensor};
   c10d::AllreduceOptions options;
   options.reduceOp = c10d::ReduceOp::MAX;
-  try {
-    impl_->wait(impl_->collectives->allreduce(tensors, options), *this, "all-reduce");
-  } catch (const DistError&) {
-    throw;
-  } catch (const std::exception& e) {
-    fail("all-reduce", e.what());
-  }
+  Collective(*this, "all-reduce", [&] { return impl_->collectives->allreduce(tensors, options); }).wait();
 }
 
 void ProcessGroup::broadcast(torch::Tensor& tensor, int64_t root) {
@@ -255,13 +245,7 @@ void ProcessGroup::broadcast(torch::Tensor& tensor, int64_t root) {
   std::vector<torch::Tensor> tensors{tensor};
   c10d::BroadcastOptions options;
   options.rootRank = root;
-  try {
-    impl_->wait(impl_->collectives->broadcast(tensors, options), *this, "broadcast");
-  } catch (const DistError&) {
-    throw;
-  } catch (const std::exception& e) {
-    fail("broadcast", e.what());
-  }
+  Collective(*this, "broadcast", [&] { return impl_->collectives->broadcast(tensors, options); }).wait();
 }
 
 double ProcessGroup::mean(double value) {
@@ -286,13 +270,7 @@ std::string describe(const ProcessGroup& group) {
 
 void ProcessGroup::barrier() {
   if (!distributed()) return;
-  try {
-    impl_->wait(impl_->collectives->barrier(), *this, "barrier");
-  } catch (const DistError&) {
-    throw;
-  } catch (const std::exception& e) {
-    fail("barrier", e.what());
-  }
+  Collective(*this, "barrier", [&] { return impl_->collectives->barrier(); }).wait();
 }
 
 std::string ProcessGroup::broadcast_string(const std::string& value) {
@@ -352,13 +330,12 @@ void check_same_config(ProcessGroup& group, const Config& config) {
   int64_t differing = -1;
   for (int64_t r = 0; r < group.world_size() && differing < 0; ++r)
     if (hashes[r] != hashes[0]) differing = r;
-  // Every rank learns the first differing rank's configuration, so every rank fails alike.
-  const std::string theirs = group.broadcast_string(yaml);  // rank 0's
   if (differing < 0) return;
+  // Every rank learns rank 0's and the first differing rank's configuration, so every rank fails alike.
   const auto all = group.all_gather_strings(yaml);
   group.barrier();  // every rank has what it needs before any leaves
   std::vector<std::pair<std::string, std::string>> a, b;
-  flatten(YAML::Load(theirs), "", a);
+  flatten(YAML::Load(all[0]), "", a);
   flatten(YAML::Load(all[differing]), "", b);
   std::string key = "(the order of keys)";
   for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {

@@ -1,6 +1,5 @@
 #include "train/trainer.h"
 
-#include <chrono>
 #include <cmath>
 #include <iostream>
 #include <optional>
@@ -11,17 +10,11 @@
 #include "train/lr_schedule.h"
 #include "train/run_directory.h"
 #include "ttt/sequence_loss.h"
+#include "util/clock.h"
 #include "util/file_io.h"
 #include "util/runtime.h"
 
 namespace ttt {
-namespace {
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
 
 Trainer::Trainer(Config config)
     : config_(std::move(config)),
@@ -89,7 +82,7 @@ bool Trainer::should_save(int64_t step, bool* milestone) const {
 
 StepMetrics Trainer::train_step(int64_t step) {
   const auto& t = config_.training;
-  const double start = now_seconds();
+  const double start = monotonic_seconds();
   const auto ttt = TttOptions::for_step(config_, step);
 
   optimizer_->zero_grad();
@@ -118,14 +111,15 @@ StepMetrics Trainer::train_step(int64_t step) {
   m.inner_learning_rate = ttt.enabled ? ttt.lr : 0.0;
   optimizer_->step(m.outer_learning_rate);
   // The step takes as long as its slowest rank.
-  m.tokens_per_second = static_cast<double>(t.global_batch_size * t.seq_length) / group_->max(now_seconds() - start);
-  m.wall_time = now_seconds() - start_time_;
+  m.tokens_per_second =
+      static_cast<double>(t.global_batch_size * t.seq_length) / group_->max(monotonic_seconds() - start);
+  m.wall_time = monotonic_seconds() - start_time_;
   return m;
 }
 
 EvalResult Trainer::train() {
   const auto& t = config_.training;
-  start_time_ = now_seconds();
+  start_time_ = monotonic_seconds();
   // A run that is already complete is evaluated as the reference's eval mode does: full inner lr.
   if (start_step() >= t.total_steps)
     return evaluate_and_report(config_, weights_, TttOptions::for_inference(config_), device_, state_.step, run_dir_,
