@@ -1,10 +1,13 @@
 // One outer training step (forward, backward through the inner loop, AdamW) on random tokens:
-// seconds per step, tokens/s and the process's peak resident memory, as one JSON object.
+// seconds per step, tokens/s and the process's peak resident memory, as one JSON object, with
+// the memory the step needed beside `ttt info --world-size 1`'s estimate of it.
 // Run one case per process (scripts/bench_train_step.sh does) so the peak memory is the case's.
 //   bench_train_step [--steps N] [--warmup N] <config overrides...>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -12,11 +15,24 @@
 #include "data/dataset.h"
 #include "model/layers.h"
 #include "model/weights.h"
+#include "train/memory_estimate.h"
 #include "train/outer_optimizer.h"
 #include "ttt/sequence_loss.h"
 #include "util/runtime.h"
 
 using namespace ttt;
+
+namespace {
+
+// This process's resident memory now (/proc/self/statm).
+double resident_mib() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   int steps = 2, warmup = 1;
@@ -33,6 +49,7 @@ int main(int argc, char** argv) {
   try {
     const Config cfg = load_config(overrides);
     const torch::Device device = setup_runtime(cfg.backend);
+    const double baseline_mib = resident_mib();  // the process before the model exists
     auto w = ModelWeights::initialize(cfg.model, 0, scalar_type(cfg.model.param_dtype), device);
     OuterOptimizer opt(cfg.training.optimizer_outer, cfg.training.spec_outer, w);
     const int64_t B = cfg.training.global_batch_size, T = cfg.training.seq_length;
@@ -71,6 +88,13 @@ int main(int argc, char** argv) {
                         {"seconds_per_step", step_s},
                         {"tokens_per_second", static_cast<double>(B * T) / step_s},
                         {"peak_rss_mib", usage.ru_maxrss / 1024.0}};
+    // The estimate of `ttt info --world-size 1` against what the step used: the peak above the
+    // process's resident memory before the model was allocated.
+    const double measured = usage.ru_maxrss / 1024.0 - baseline_mib;
+    const double estimate = estimate_training_memory(cfg, 1).total() / (1024.0 * 1024.0);
+    j["training_memory_mib"] = measured;
+    j["estimate_mib"] = estimate;
+    j["estimate_error"] = (estimate - measured) / measured;
     std::cout << j.dump() << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << std::endl;

@@ -13,101 +13,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "support/free_port.h"
-#include "support/processes.h"
-#include "train/checkpoint.h"
-#include "util/safetensors.h"
+#include "support/dist_runs.h"
 
 namespace fs = std::filesystem;
 using namespace ttt;
 using namespace ttt::testing;
 
 namespace {
-
-fs::path temp_dir(const std::string& name) {
-  auto p = fs::temp_directory_path() / ("ttt_dist_" + std::to_string(getpid()) + "_" + name);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-// A small run on the dummy dataset: tiny E2E (meta) or full attention (pretrain).
-std::vector<std::string> run_args(const fs::path& dir, const std::string& exp_name, const std::string& variant,
-                                  int64_t steps, int64_t accum = 1) {
-  auto args = small_train_args(variant, exp_name);
-  for (const std::string& more : std::vector<std::string>{
-           "training.global_batch_size=4", "training.accum_steps=" + std::to_string(accum),
-           "training.eval_batch_size=4", "training.total_steps=" + std::to_string(steps), "training.ilr_warmup_steps=2",
-           "training.optimizer_outer.lr_warmup_steps=1",
-           "training.optimizer_outer.lr_decay_steps=" + std::to_string(steps), "checkpoint.save_freq=1",
-           "checkpoint.keep_last=2", "backend.dist_timeout_s=60", "training.exp_dir=" + (dir / "exp").string(),
-           "training.checkpoint_path=" + (dir / "ckpt").string()})
-    args.push_back(more);
-  return args;
-}
-
-std::map<std::string, std::string> rank_env(int rank, int world, int port, const std::string& addr = "127.0.0.1") {
-  return {{"RANK", std::to_string(rank)},
-          {"WORLD_SIZE", std::to_string(world)},
-          {"LOCAL_RANK", std::to_string(rank)},
-          {"MASTER_ADDR", addr},
-          {"MASTER_PORT", std::to_string(port)}};
-}
-
-// Launches `world` ranks of `args` on loopback; logs <dir>/<name>.<rank>.log.
-std::vector<pid_t> launch(const std::vector<std::string>& args, const fs::path& dir, const std::string& name, int world,
-                          int port = 0) {
-  if (port == 0) port = free_port();
-  std::vector<pid_t> pids;
-  for (int r = 0; r < world; ++r)
-    pids.push_back(spawn(args, dir / (name + "." + std::to_string(r) + ".log"), kTttBinary, rank_env(r, world, port)));
-  return pids;
-}
-
-// Waits for every rank; true when all exited 0 (a failure names the rank and prints its log).
-::testing::AssertionResult all_succeed(const std::vector<pid_t>& pids, const fs::path& dir, const std::string& name) {
-  std::string failures;
-  for (size_t r = 0; r < pids.size(); ++r) {
-    const int code = wait_exit_within(pids[r], std::chrono::seconds(300));
-    if (code != 0)
-      failures += "rank " + std::to_string(r) + " exited " + std::to_string(code) + ":\n" +
-                  read_bytes(dir / (name + "." + std::to_string(r) + ".log"));
-  }
-  if (failures.empty()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << failures;
-}
-
-fs::path final_checkpoint(const fs::path& dir, const std::string& exp, int64_t steps) {
-  return dir / "ckpt" / "demo" / exp / std::to_string(steps - 1);
-}
-
-// The largest |a - b| over all tensors of two model.safetensors files with the same names.
-double max_weight_difference(const fs::path& a, const fs::path& b) {
-  const auto x = load_safetensors((a / "model.safetensors").string()),
-             y = load_safetensors((b / "model.safetensors").string());
-  EXPECT_EQ(x.tensors.size(), y.tensors.size());
-  double worst = 0.0;
-  for (const auto& [name, t] : x.tensors) {
-    const auto it = y.tensors.find(name);
-    if (it == y.tensors.end()) {
-      ADD_FAILURE() << name << " missing";
-      continue;
-    }
-    worst = std::max(worst, (t.to(torch::kFloat64) - it->second.to(torch::kFloat64)).abs().max().item<double>());
-  }
-  return worst;
-}
-
-nlohmann::json eval_json(const fs::path& dir, const std::string& exp) {
-  return nlohmann::json::parse(read_bytes(dir / "exp" / "demo" / exp / "eval.json"));
-}
-
-// fp32: two ranks sum their halves of the batch gradient in another order than one process does.
-// Measured on this machine after 4 steps: 1.2e-7 (meta) to 1.6e-7 (pretrain, accumulation 2);
-// the bound leaves room for AdamW's early steps, which turn a rounding difference in a near-zero
-// gradient component into a larger step difference.
-constexpr double kWeightTolerance = 1e-5;
-constexpr double kLossTolerance = 1e-4;
 
 void expect_two_ranks_match_one(const std::string& variant) {
   auto dir = temp_dir("equiv_" + variant);
@@ -155,12 +67,7 @@ TEST(Dist, KillNineOfBothRanksThenResumeIsBitwise) {
 
   const auto checkpoints = dir / "ckpt" / "demo" / "interrupted";
   auto pids = launch(run_args(dir, "interrupted", "e2e", steps), dir, "interrupted", 2);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (complete_checkpoint_steps(checkpoints.string()).empty() ||
-         complete_checkpoint_steps(checkpoints.string()).back() < 2) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << read_bytes(dir / "interrupted.0.log");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  ASSERT_TRUE(wait_for_checkpoint(checkpoints, 2)) << read_bytes(dir / "interrupted.0.log");
   for (pid_t pid : pids) kill(pid, SIGKILL);
   for (pid_t pid : pids) wait_exit(pid);
   const int64_t killed_after = complete_checkpoint_steps(checkpoints.string()).back();
@@ -182,12 +89,7 @@ TEST(Dist, ALostRankEndsTheOthersWithinTheTimeoutNamingIt) {
     auto args = run_args(dir, "lost", "e2e", 1000);
     args.push_back("backend.dist_timeout_s=20");
     auto pids = launch(args, dir, "lost", 2);
-    const auto checkpoints = dir / "ckpt" / "demo" / "lost";
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (complete_checkpoint_steps(checkpoints.string()).empty()) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << read_bytes(dir / "lost.0.log");
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    ASSERT_TRUE(wait_for_checkpoint(dir / "ckpt" / "demo" / "lost", 0)) << read_bytes(dir / "lost.0.log");
     kill(pids[victim], SIGKILL);
     wait_exit(pids[victim]);
     const int survivor = 1 - victim;

@@ -7,6 +7,7 @@
 #include "config/fields.h"
 #include "config/loader.h"
 #include "model/param_layout.h"
+#include "train/memory_estimate.h"
 
 namespace ttt::cli {
 namespace {
@@ -24,6 +25,30 @@ std::string human(int64_t n) {
   return buf;
 }
 
+// The per-rank training memory as YAML-style comment lines under "# memory per rank".
+void print_memory_estimate(const Config& config, int64_t world_size, const std::string& device_memory) {
+  const MemoryEstimate e = estimate_training_memory(config, world_size);
+  const auto line = [](const char* what, double bytes, const std::string& note) {
+    std::printf("%-17s %12s%s\n", what, format_bytes(bytes).c_str(), note.empty() ? "" : ("  # " + note).c_str());
+  };
+  std::cout << "\n# memory per rank (estimate: scripts/bench_memory.sh measures its error)\n";
+  std::cout << "world_size: " << world_size << "  # " << e.sequences_per_micro_batch << " sequence(s) of "
+            << config.training.seq_length << " tokens per rank and micro-batch\n";
+  line("parameters:", e.parameters, to_string(config.model.param_dtype));
+  line("gradients:", e.gradients, "");
+  line("optimizer_state:", e.optimizer_state, "AdamW moments");
+  line("gradient_buckets:", e.gradient_buckets, world_size > 1 ? "all-reduce buffers" : "single process: none");
+  line("activations:", e.activations, "peak: " + e.activation_peak);
+  line("total:", e.total(), "");
+  if (!device_memory.empty()) {
+    const double capacity = parse_byte_size(device_memory, "--device-memory");
+    const char* verdict = e.total() > capacity                            ? "no"
+                          : e.total() * kMemoryEstimateMargin <= capacity ? "yes"
+                                                                          : "uncertain (within the estimate's error)";
+    std::cout << "fits: " << verdict << "  # " << format_bytes(e.total()) << " of " << format_bytes(capacity) << "\n";
+  }
+}
+
 }  // namespace
 
 Run add_info_command(CLI::App& app) {
@@ -33,8 +58,14 @@ Run add_info_command(CLI::App& app) {
   cmd->add_flag("--unused-fields", *unused_fields,
                 "Print the Markdown table of the fields kept for parity with the official configuration or "
                 "supported at their default only (docs/configuration.md holds it)");
+  auto world_size = std::make_shared<int64_t>(0);
+  auto device_memory = std::make_shared<std::string>();
+  cmd->add_option("--world-size", *world_size,
+                  "Also print the memory each of N data-parallel ranks needs to train this configuration");
+  cmd->add_option("--device-memory", *device_memory,
+                  "With --world-size: say whether that fits in this much memory per device (e.g. 80GiB)");
   add_overrides_option(*cmd, *overrides);
-  return [overrides, unused_fields]() {
+  return [overrides, unused_fields, world_size, device_memory]() {
     if (*unused_fields) {
       std::cout << unused_fields_markdown();
       return 0;
@@ -51,6 +82,11 @@ Run add_info_command(CLI::App& app) {
                                                                  : "  (pretrain mode: none)")
               << "\n";
     std::cout << "outer: " << counts.outer << "  # " << human(counts.outer) << "  (training.spec_outer)\n";
+    if (!device_memory->empty() && *world_size == 0)
+      throw ConfigError("--device-memory needs --world-size (the number of data-parallel ranks)");
+    if (*world_size == 0) return 0;
+    if (*world_size < 0) throw ConfigError("--world-size must be positive");
+    print_memory_estimate(config, *world_size, *device_memory);
     return 0;
   };
 }

@@ -55,6 +55,13 @@ const std::vector<std::pair<FeedForwardPrime, std::string>>& enum_spellings<Feed
   return s;
 }
 
+template <>
+const std::vector<std::pair<HydraMode, std::string>>& enum_spellings<HydraMode>() {
+  static const std::vector<std::pair<HydraMode, std::string>> s = {{HydraMode::kRun, "RUN"},
+                                                                   {HydraMode::kMultirun, "MULTIRUN"}};
+  return s;
+}
+
 const std::string& require(const std::optional<std::string>& value, const std::string& key) {
   if (!value) {
     throw ConfigError(key + " is not set (" + std::string(kMissingMarker) + "); set it in a config file or on the " +

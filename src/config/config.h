@@ -23,6 +23,7 @@ enum class DType { kFloat32, kBFloat16 };                        // "fp32" | "bf
 enum class LoadPart { kNone, kParams, kAll };                    // "none" | "params" | "all"
 enum class OptimizerType { kAdamW, kSGD };                       // "adamw" | "sgd"
 enum class FeedForwardPrime { kSwiGLU };                         // "swiglu" (the only one in the reference)
+enum class HydraMode { kRun, kMultirun };                        // "RUN" | "MULTIRUN"
 
 // An enum's spellings: the first one of each value is canonical (what to_yaml writes); later
 // ones are accepted aliases.
@@ -40,6 +41,8 @@ template <>
 const std::vector<std::pair<OptimizerType, std::string>>& enum_spellings<OptimizerType>();
 template <>
 const std::vector<std::pair<FeedForwardPrime, std::string>>& enum_spellings<FeedForwardPrime>();
+template <>
+const std::vector<std::pair<HydraMode, std::string>>& enum_spellings<HydraMode>();
 
 // The canonical spelling of a value ("meta", "SWA", "bf16", ...).
 template <typename E>
@@ -212,12 +215,54 @@ struct DeployPathsConfig {
   std::optional<std::string> checkpoint;
 };
 
+// `hydra.launcher.*`: the official submitit Slurm launcher's settings (configs/deploy/submitit.yaml),
+// same names and defaults. In hydra.mode=MULTIRUN, `ttt train` turns them into an sbatch script
+// and submits it (dist/slurm_job.h) instead of training. Here every process drives one device:
+// a GPU job runs gpus_per_node processes per node, a CPU job tasks_per_node.
+struct LauncherConfig {
+  std::optional<std::string> name;  // the job's name; unset: training.exp_name
+  std::optional<std::string> partition;
+  std::optional<int64_t> nodes = 1;
+  int64_t tasks_per_node = 1;
+  std::optional<int64_t> gpus_per_node;
+  std::optional<int64_t> cpus_per_task;
+  std::optional<int64_t> mem_gb;  // memory per node
+  int64_t timeout_min = 60;
+  // SIGUSR1 reaches every process this many seconds before the time limit: the run saves a
+  // checkpoint and the job requeues itself, at most max_num_timeout times.
+  int64_t signal_delay_s = 120;
+  int64_t max_num_timeout = 0;
+  bool stderr_to_stdout = false;
+  std::optional<std::string> qos;
+  std::optional<std::string> account;
+  std::optional<std::string> comment;
+  std::optional<std::string> constraint;
+  std::optional<std::string> exclude;
+  std::optional<std::string> gres;
+  std::optional<int64_t> cpus_per_gpu;
+  std::optional<int64_t> gpus_per_task;
+  std::optional<std::string> mem_per_gpu;
+  std::optional<std::string> mem_per_cpu;
+  std::vector<std::string> setup;      // shell lines run by the batch script before srun
+  std::vector<std::string> srun_args;  // extra srun options
+  std::optional<std::string> slurm_python;
+  int64_t array_parallelism = 256;
+};
+
+// `hydra.*`: Hydra's run mode and the launcher; the rest of Hydra's own settings (logging, output
+// directories, plugin targets) are ignored in config files.
+struct HydraConfig {
+  HydraMode mode = HydraMode::kRun;
+  LauncherConfig launcher;
+};
+
 struct Config {
   TrainingConfig training;
   ModelConfig model;
   BackendConfig backend;
   CheckpointConfig checkpoint;
   DeployPathsConfig deploy_paths;
+  HydraConfig hydra;
 };
 
 // Returns the value of an optional field or throws ConfigError naming the key.

@@ -271,7 +271,10 @@ void apply_group_word(std::vector<DefaultsEntry>& primary, const CommandLineWord
 
 void apply_key_word(RawConfig& raw, const CommandLineWord& word) {
   const std::string& key = word.key;
-  if (starts_with(key, "hydra.")) throw ConfigError("'" + word.spelled + "': hydra.* settings have no effect here");
+  if (is_hydra_internal(key) && !starts_with(key, "hydra.launcher.")) {
+    throw ConfigError("'" + word.spelled + "': Hydra's own settings have no effect here (only hydra.mode and " +
+                      "hydra.launcher.* are read)");
+  }
   if (is_section(key)) throw ConfigError("'" + word.spelled + "': " + key + " is a section; set its keys one by one");
   switch (word.action) {
     case CommandLineWord::Action::Delete:

@@ -64,6 +64,8 @@ constexpr long double kMaxBatch = 1 << 20;   // sequences per batch, accumulatio
 constexpr long double kMaxSteps = 1LL << 40;
 constexpr long double kMaxSeed = 1LL << 62;
 constexpr long double kMaxLearningRate = 1e6;
+constexpr long double kMaxNodes = 1 << 16;
+constexpr long double kMaxTasksPerNode = 1 << 12;  // processes, GPUs or CPUs of one node
 
 const char* const kOptimizerParityNote = "AdamW-only setting: the inner SGD optimiser has no use for it";
 
@@ -220,6 +222,35 @@ std::vector<FieldSpec> build_registry() {
 
       TTT_FIELD(deploy_paths, data, Missing),
       TTT_FIELD(deploy_paths, checkpoint, Missing),
+
+      TTT_FIELD(hydra, mode, Null),
+      TTT_FIELD(hydra.launcher, name, Null),
+      TTT_FIELD(hydra.launcher, partition, Null),
+      in_range(TTT_FIELD(hydra.launcher, nodes, Missing), 1, kMaxNodes),
+      in_range(TTT_FIELD(hydra.launcher, tasks_per_node, Null), 1, kMaxTasksPerNode),
+      in_range(TTT_FIELD(hydra.launcher, gpus_per_node, Null), 1, kMaxTasksPerNode),
+      in_range(TTT_FIELD(hydra.launcher, cpus_per_task, Null), 1, kMaxTasksPerNode),
+      in_range(TTT_FIELD(hydra.launcher, mem_gb, Null), 1, 1 << 24),
+      in_range(TTT_FIELD(hydra.launcher, timeout_min, Null), 1, 1 << 24),
+      in_range(TTT_FIELD(hydra.launcher, signal_delay_s, Null), 0, 1 << 16),
+      in_range(TTT_FIELD(hydra.launcher, max_num_timeout, Null), 0, 1 << 16),
+      TTT_FIELD(hydra.launcher, stderr_to_stdout, Null),
+      TTT_FIELD(hydra.launcher, qos, Null),
+      TTT_FIELD(hydra.launcher, account, Null),
+      TTT_FIELD(hydra.launcher, comment, Null),
+      TTT_FIELD(hydra.launcher, constraint, Null),
+      TTT_FIELD(hydra.launcher, exclude, Null),
+      TTT_FIELD(hydra.launcher, gres, Null),
+      in_range(TTT_FIELD(hydra.launcher, cpus_per_gpu, Null), 1, kMaxTasksPerNode),
+      in_range(TTT_FIELD(hydra.launcher, gpus_per_task, Null), 1, kMaxTasksPerNode),
+      TTT_FIELD(hydra.launcher, mem_per_gpu, Null),
+      TTT_FIELD(hydra.launcher, mem_per_cpu, Null),
+      TTT_FIELD(hydra.launcher, setup, Null),
+      TTT_FIELD(hydra.launcher, srun_args, Null),
+      parity(TTT_FIELD(hydra.launcher, slurm_python, Null),
+             "the Python that submitit runs on the nodes; here the job runs the ttt binary that wrote it"),
+      parity(in_range(TTT_FIELD(hydra.launcher, array_parallelism, Null), 1, 1 << 20),
+             "the parallelism of a submitit job array (a sweep); here one job is submitted"),
   };
   fields.insert(fields.end(), rest.begin(), rest.end());
   return fields;
@@ -386,6 +417,10 @@ bool is_section(std::string_view key) {
   return false;
 }
 
+bool is_hydra_internal(std::string_view key) {
+  return starts_with(key, "hydra.") && find_field(key) == nullptr && !is_section(key);
+}
+
 bool is_data_path_key(std::string_view key) {
   if (!starts_with(key, kDataPathsSection) || key.size() <= kDataPathsSection.size() + 1) return false;
   if (key[kDataPathsSection.size()] != '.') return false;
@@ -428,8 +463,8 @@ void merge_yaml(RawConfig& raw, const YAML::Node& node, const std::string& packa
   for (const auto& entry : node) {
     const std::string name = entry.first.Scalar();
     const YAML::Node& value = entry.second;
-    if (package.empty() && name == "hydra") continue;
     const std::string key = package.empty() ? name : package + "." + name;
+    if (is_hydra_internal(key)) continue;
     if (is_section(key)) {
       if (!value.IsMap() && !value.IsNull()) throw ConfigError(key + ": expected a mapping, got a value in " + where);
       merge_yaml(raw, value, key, where);

@@ -118,6 +118,9 @@ const std::vector<FieldSpec>& config_fields();
 const FieldSpec* find_field(std::string_view key);
 // True for "model", "training.optimizer_outer", "deploy_paths.data", ...: keys that hold keys.
 bool is_section(std::string_view key);
+// True for keys under `hydra` that are Hydra's own settings, not fields here (hydra.job_logging,
+// hydra.launcher._target_, ...).
+bool is_hydra_internal(std::string_view key);
 // True for deploy_paths.data.<name>.
 bool is_data_path_key(std::string_view key);
 
@@ -127,8 +130,9 @@ bool is_data_path_key(std::string_view key);
 // Stores `value` at `key` after checking that the key exists (or is a dataset path).
 void set_raw_value(RawConfig& raw, const std::string& key, RawValue value, const std::string& where);
 // Deep-merges a YAML mapping whose keys live under `package` ("" = the root). `where` names the
-// file for error messages. A top-level `hydra:` section is ignored (Hydra's own settings); the
-// caller removes a file's `defaults` list first.
+// file for error messages. Under the top-level `hydra:` section only hydra.mode and the
+// hydra.launcher.* fields are read; Hydra's other settings there are skipped (see
+// is_hydra_internal). The caller removes a file's `defaults` list first.
 void merge_yaml(RawConfig& raw, const YAML::Node& node, const std::string& package, const std::string& where);
 
 // A command-line value: YAML-like scalar, quoted string, `null`, `???` or a list `[a,'b c']`.

@@ -23,6 +23,10 @@ std::unique_ptr<SequenceLoader> make_train_loader(const Config& config, int64_t 
 // 4 * global_batch_size / accum_steps).
 int64_t eval_batch_size(const TrainingConfig& training);
 
+// Throws ConfigError unless `world_size` processes can share every training micro-batch and every
+// evaluation batch equally (checked again by each loader; callable before any process starts).
+void check_batches_divide(const TrainingConfig& training, int64_t world_size);
+
 // One ordered pass over the eval split in batches of eval_batch_size(), sharded by rank; the last
 // partial batch is dropped, as in the reference. Throws when the split holds less than one batch.
 std::unique_ptr<SequenceLoader> make_eval_loader(const Config& config, int64_t rank = 0, int64_t world_size = 1);

@@ -9,6 +9,7 @@
 #include "model/layers.h"
 #include "train/lr_schedule.h"
 #include "train/run_directory.h"
+#include "train/stop_request.h"
 #include "ttt/sequence_loss.h"
 #include "util/clock.h"
 #include "util/file_io.h"
@@ -128,6 +129,7 @@ EvalResult Trainer::train() {
     std::optional<ProgressReporter> progress;  // rank 0 reports for the run
     if (group_->is_main()) progress.emplace(run_dir_, start_step(), t.total_steps);
     if (progress && start_step() > 0) progress->message("resuming at step " + std::to_string(start_step()));
+    install_stop_request_handler();
     for (int64_t step = start_step(); step < t.total_steps; ++step) {
       if (t.break_step > 0 && step > t.break_step) break;  // the reference's rule: steps up to break_step run
       const StepMetrics metrics = train_step(step);
@@ -135,8 +137,16 @@ EvalResult Trainer::train() {
       state_.step = step;
       state_.loader_position = train_loader_->position();
       bool milestone = false;
-      if (should_save(step, &milestone) && checkpointer_)
+      const bool save = should_save(step, &milestone);
+      // A signal reaches the ranks at different moments: they stop after the same step.
+      stopped_by_signal_ = group_->max(stop_requested() ? 1.0 : 0.0) > 0.0;
+      if ((save || stopped_by_signal_) && checkpointer_)
         checkpointer_->save(state_, weights_, optimizer_.get(), config_, milestone);
+      if (stopped_by_signal_) {
+        if (progress) progress->message("stopped by SIGUSR1 after saving step " + std::to_string(step));
+        group_->barrier();  // the checkpoint is complete before any rank exits
+        return EvalResult{};
+      }
     }
   }
   // The evaluation that ends training runs at the inner learning rate of the last step trained,

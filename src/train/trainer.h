@@ -35,8 +35,11 @@ class Trainer {
   // training.eval_mode runs are evaluations: evaluate_checkpoint(), not a Trainer.
   explicit Trainer(Config config);
   // Trains up to training.total_steps (stopping after training.break_step when > 0), saving
-  // checkpoints, then evaluates. Returns the evaluation.
+  // checkpoints, then evaluates. Returns the evaluation. SIGUSR1 (train/stop_request.h) ends it
+  // early: the step in progress finishes and is checkpointed, and train() returns an empty result
+  // with stopped_by_signal() true.
   EvalResult train();
+  bool stopped_by_signal() const { return stopped_by_signal_; }
 
   const std::filesystem::path& run_dir() const { return run_dir_; }
   const ModelWeights& weights() const { return weights_; }
@@ -62,6 +65,7 @@ class Trainer {
   std::unique_ptr<Checkpointer> checkpointer_;  // rank 0 only
   TrainState state_;
   double start_time_ = 0.0;
+  bool stopped_by_signal_ = false;
 };
 
 }  // namespace ttt

@@ -1,0 +1,166 @@
+#include "train/memory_estimate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <regex>
+
+#include "data/dataset.h"
+#include "model/param_layout.h"
+#include "model/transformer.h"
+
+namespace ttt {
+namespace {
+
+double dtype_bytes(DType dtype) { return dtype == DType::kBFloat16 ? 2.0 : 4.0; }
+
+// Keys each query is scored against in attention_full_sequence, on average: it scores query blocks
+// against every key from the block's first visible key to its last query (so the masked corner of
+// each block is stored too).
+int64_t query_block(int64_t T, int64_t window) {
+  return window > 0 ? std::min<int64_t>(std::max<int64_t>(window / 4, 64), T) : std::min<int64_t>(T, 1024);
+}
+
+double mean_keys_per_query(int64_t T, int64_t window, int64_t segment) {
+  const int64_t block = query_block(T, window);
+  double scored = 0;
+  for (int64_t s = 0; s < T; s += block) {
+    const int64_t e = std::min(T, s + block);
+    int64_t ks = window > 0 ? std::max<int64_t>(0, s - window + 1) : 0;
+    if (segment > 0) ks = std::max(ks, (s / segment) * segment);
+    scored += static_cast<double>(e - s) * static_cast<double>(e - ks);
+  }
+  return scored / static_cast<double>(T);
+}
+
+// What autograd keeps per token of one block (model/transformer.cpp, attention.cpp, layers.cpp):
+// each RMSNorm its fp32 input (a copy under bf16) and the normalised value, a pre-norm also its
+// output (the next matmul's input); the q, k, v projections and QK-norms; under bf16 the fp32
+// pairs RoPE rotates and its output; the contiguous copies batched matmuls make of the transposed
+// q, k and v of every query block (each block scores `keys / block` times its own length of keys);
+// the fp32 softmax of every scored key (and its bf16 copy); the attention output; each SwiGLU
+// MLP's two projections, SiLU and product. c is the compute dtype's size.
+double block_bytes_per_token(const ModelConfig& m, double keys_per_query, double query_block, bool prime, double c) {
+  const double D = static_cast<double>(m.hidden_size), F = static_cast<double>(m.intermediate_size),
+               H = static_cast<double>(m.num_attention_heads);
+  const double widened = c == 4 ? 4 : 4 + c;  // an fp32 result, plus its copy in the compute dtype
+  const int64_t residual_branches = prime ? 3 : 2;
+  double bytes = (m.qk_norm ? 2 * (8 + c) * D : 2 * c * D) + c * D  // q, k (normed), v
+                 + (c == 4 ? 0 : 2 * widened * D)                   // RoPE
+                 + (1 + 2 * keys_per_query / query_block) * c * D   // q, k, v copies for the matmuls
+                 + widened * H * keys_per_query                     // softmax
+                 + c * D                                            // attention output
+                 + (prime ? 2 : 1) * 4 * F * c;                     // SwiGLU
+  if (m.pre_norm) bytes += residual_branches * (8 + c) * D;
+  if (m.post_norm) bytes += residual_branches * 8 * D;
+  return bytes;
+}
+
+// The LM head per token: the final norm and the fp32 log-softmax kept for the backward pass; the
+// backward pass adds the gradient of the log-probabilities and of the logits (and a bf16 copy).
+double lm_head_saved_bytes(const ModelConfig& m, double c) {
+  return (8 + c) * static_cast<double>(m.hidden_size) + 4 * static_cast<double>(m.vocab_size);
+}
+double lm_head_backward_bytes(const ModelConfig& m, double c) {
+  return (8 + (c == 4 ? 0 : 2 * c)) * static_cast<double>(m.vocab_size);
+}
+
+}  // namespace
+
+MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size) {
+  const ModelConfig& m = config.model;
+  const TrainingConfig& t = config.training;
+  check_batches_divide(t, world_size);
+  const ParamCounts counts = count_params(config);
+  const double p = dtype_bytes(m.param_dtype), c = dtype_bytes(m.compute_dtype), s = dtype_bytes(m.state_dtype);
+  const bool casts = c != p;  // each matmul keeps a copy of its weight in the compute dtype
+
+  MemoryEstimate e;
+  e.world_size = world_size;
+  e.parameters = static_cast<double>(counts.total) * p;
+  e.gradients = static_cast<double>(counts.outer) * p;
+  e.optimizer_state = 2.0 * static_cast<double>(counts.outer) * p;
+  e.gradient_buckets = world_size > 1 ? static_cast<double>(counts.outer) * p : 0.0;
+
+  const int64_t B = t.global_batch_size / (world_size * t.accum_steps), T = t.seq_length;
+  e.sequences_per_micro_batch = B;
+  const double tokens = static_cast<double>(B * T), D = static_cast<double>(m.hidden_size);
+  const int64_t L = m.num_hidden_layers, S = m.suffix_len;
+  const FullSequenceAttention pattern = full_sequence_attention(m, T);
+  const double keys = mean_keys_per_query(T, pattern.window, pattern.segment);
+  const double block = static_cast<double>(query_block(T, pattern.window));
+  const double weights_per_layer = static_cast<double>(counts.non_embedding) / static_cast<double>(L);
+  const auto layer_has_prime = [&](int64_t i) { return m.prime && i >= first_suffix_layer(m); };
+
+  if (t.train_mode == TrainMode::kPretrain) {
+    double per_token = lm_head_saved_bytes(m, c);
+    for (int64_t i = 0; i < L; ++i) per_token += block_bytes_per_token(m, keys, block, layer_has_prime(i), c);
+    e.activations = tokens * (per_token + lm_head_backward_bytes(m, c)) + (casts ? counts.total * c : 0.0);
+    e.activation_peak = "the whole model's graph, at the start of its backward pass";
+    return e;
+  }
+
+  // Meta: the prefix blocks once over the sequence; the suffix blocks and the LM head chunk by
+  // chunk with the fast weights, each chunk's graph second order (the inner gradient is part of
+  // it: about as much again as its forward), rotated keys and values of the window included.
+  const int64_t b = m.mini_batch_size, W = m.sliding_window_size, C = T / b;
+  const double P_inner = static_cast<double>(counts.inner);
+  double prefix_per_token = 0;
+  for (int64_t i = 0; i < L - S; ++i) prefix_per_token += block_bytes_per_token(m, keys, block, false, c);
+  const double prefix_graph = tokens * prefix_per_token + (casts ? weights_per_layer * (L - S) * c : 0.0);
+  double chunk_forward = lm_head_saved_bytes(m, c) * B * b;
+  for (int64_t j = 0; j < S; ++j)
+    chunk_forward += static_cast<double>(B * b) *
+                         block_bytes_per_token(m, static_cast<double>(W + b), static_cast<double>(b), m.prime, c) +
+                     static_cast<double>(B * (W + b)) * D * (2 * (c == 4 ? 4 : 4 + c));
+  const double fast_weights = static_cast<double>(B) * P_inner * s;
+  double chunk_graph = 2 * chunk_forward + lm_head_backward_bytes(m, c) * B * b + 2 * fast_weights;
+  if (casts)
+    chunk_graph +=
+        (weights_per_layer * S + static_cast<double>(B) * P_inner + static_cast<double>(m.vocab_size) * D) * c;
+  const double hidden_sequence = tokens * D * c;  // the prefix output, or its gradient
+  const int64_t n = t.inner_remat_freq;
+  if (n == 0) {
+    e.activations = prefix_graph + static_cast<double>(C) * chunk_graph;
+    e.activation_peak = "the whole inner loop's graph (training.inner_remat_freq=0)";
+    return e;
+  }
+  const int64_t groups = (C + n - 1) / n;
+  const double state = fast_weights + static_cast<double>(S * 2 * B * W) * D * c;
+  const double group_phase = 2 * hidden_sequence + static_cast<double>(groups + 1) * state +
+                             static_cast<double>(std::min(n, C)) * chunk_graph + chunk_forward;
+  const double prefix_phase = 3 * hidden_sequence + prefix_graph;
+  e.activations = std::max(group_phase, prefix_phase);
+  e.activation_peak = group_phase >= prefix_phase
+                          ? "a recomputed group of " + std::to_string(std::min(n, C)) + " chunk(s) of the inner loop"
+                          : "the prefix blocks' graph, in the last backward pass";
+  return e;
+}
+
+double parse_byte_size(const std::string& text, const std::string& what) {
+  static const std::regex form(R"(\s*([0-9]+(?:\.[0-9]+)?(?:[eE][0-9]+)?)\s*([KMGT]i?B|B)?\s*)");
+  std::smatch match;
+  if (!std::regex_match(text, match, form))
+    throw ConfigError(what + ": '" + text + "' is not a size (e.g. 80GiB, 512MiB, 1.5TB)");
+  double bytes = std::stod(match[1]);
+  const std::string unit = match[2];
+  if (!unit.empty() && unit != "B") {
+    const double base = unit.size() == 3 ? 1024.0 : 1000.0;
+    bytes *= std::pow(base, 1 + std::string("KMGT").find(unit[0]));
+  }
+  return bytes;
+}
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 4) {
+    bytes /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.2f %s", bytes, units[u]);
+  return buf;
+}
+
+}  // namespace ttt

@@ -1,0 +1,90 @@
+// The per-rank training-memory estimate of `ttt info --world-size`: its fixed parts equal the bytes
+// of the tensors a real model and optimizer allocate; the activation part scales as the shapes say
+// (per-rank batch, recomputation); sizes parse and bad input is refused naming it. How close the
+// activation part comes to a measured peak is a benchmark (scripts/bench_memory.sh), not a test.
+#include <gtest/gtest.h>
+
+#include "config/loader.h"
+#include "model/layers.h"
+#include "model/weights.h"
+#include "train/memory_estimate.h"
+#include "train/outer_optimizer.h"
+
+using namespace ttt;
+
+namespace {
+
+Config tiny(const std::string& variant, std::vector<std::string> words = {}) {
+  words.insert(words.begin(), "+experiment=tiny/pretrain/pretrain-tiny-" + variant);
+  return load_config(words);
+}
+
+double bytes_of(const std::vector<torch::Tensor>& tensors) {
+  double total = 0;
+  for (const auto& t : tensors) total += static_cast<double>(t.numel() * t.element_size());
+  return total;
+}
+
+}  // namespace
+
+TEST(MemoryEstimate, FixedPartsAreTheBytesOfTheTensorsARunAllocates) {
+  for (const char* variant : {"e2e", "fa"}) {
+    SCOPED_TRACE(variant);
+    const Config config = tiny(variant);
+    auto weights = ModelWeights::initialize(config.model, 0, scalar_type(config.model.param_dtype), torch::kCPU);
+    OuterOptimizer optimizer(config.training.optimizer_outer, config.training.spec_outer, weights);
+    for (const auto& p : optimizer.trainable()) p.mutable_grad() = torch::zeros_like(p);
+    optimizer.step(1e-3);  // AdamW's moments exist from the first step
+    std::vector<torch::Tensor> moments;
+    for (const auto& [name, t] : optimizer.state_tensors())
+      if (name.rfind("exp_avg", 0) == 0) moments.push_back(t);  // not the step counters
+    const MemoryEstimate one = estimate_training_memory(config, 1), two = estimate_training_memory(config, 2);
+    EXPECT_EQ(one.parameters, bytes_of(weights.tensors()));
+    EXPECT_EQ(one.gradients, bytes_of(optimizer.trainable()));
+    EXPECT_EQ(one.optimizer_state, bytes_of(moments));
+    EXPECT_EQ(one.gradient_buckets, 0.0);
+    EXPECT_EQ(two.gradient_buckets, bytes_of(optimizer.trainable()));  // one flat copy of the gradients
+    EXPECT_EQ(one.total(),
+              one.parameters + one.gradients + one.optimizer_state + one.gradient_buckets + one.activations);
+  }
+}
+
+TEST(MemoryEstimate, ActivationsFollowThePerRankBatchAndTheRecomputation) {
+  const Config fa = tiny("fa", {"training.global_batch_size=8"});
+  const MemoryEstimate one = estimate_training_memory(fa, 1), two = estimate_training_memory(fa, 2);
+  EXPECT_EQ(one.sequences_per_micro_batch, 8);
+  EXPECT_EQ(two.sequences_per_micro_batch, 4);
+  EXPECT_DOUBLE_EQ(one.activations, 2 * two.activations);  // a pretrain graph is linear in the batch
+  // Accumulation splits the micro-batch like ranks do.
+  EXPECT_DOUBLE_EQ(
+      estimate_training_memory(tiny("fa", {"training.global_batch_size=8", "training.accum_steps=2"}), 1).activations,
+      two.activations);
+  // Keeping the whole inner loop's graph costs more than recomputing it group by group.
+  const auto meta = [](const std::string& remat) {
+    return estimate_training_memory(tiny("e2e", {"training.seq_length=4096", "training.inner_remat_freq=" + remat}), 1)
+        .activations;
+  };
+  EXPECT_GT(meta("0"), meta("1"));
+}
+
+TEST(MemoryEstimate, SizesParseAndBadInputIsRefusedNamingIt) {
+  EXPECT_EQ(parse_byte_size("80GiB", "x"), 80.0 * 1024 * 1024 * 1024);
+  EXPECT_EQ(parse_byte_size("1.5TB", "x"), 1.5e12);
+  EXPECT_EQ(parse_byte_size("512MiB", "x"), 512.0 * 1024 * 1024);
+  EXPECT_EQ(parse_byte_size("2e9", "x"), 2e9);
+  EXPECT_EQ(format_bytes(1536.0 * 1024 * 1024), "1.50 GiB");
+  for (const char* bad : {"", "80 gigabytes", "-1GiB", "GiB"}) {
+    try {
+      parse_byte_size(bad, "--device-memory");
+      ADD_FAILURE() << bad << " parsed";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("--device-memory"), std::string::npos);
+    }
+  }
+  try {
+    estimate_training_memory(tiny("e2e"), 3);  // 8 sequences cannot be shared by 3 ranks
+    ADD_FAILURE() << "a world of 3 was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("global_batch_size"), std::string::npos);
+  }
+}
