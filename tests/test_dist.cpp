@@ -22,7 +22,7 @@ using namespace ttt::testing;
 namespace {
 
 void expect_two_ranks_match_one(const std::string& variant) {
-  auto dir = temp_dir("equiv_" + variant);
+  auto dir = fresh_temp_dir("equiv_" + variant);
   const int64_t steps = 4;
   ASSERT_EQ(run(run_args(dir, "one", variant, steps), dir / "one.log"), 0) << read_bytes(dir / "one.log");
   ASSERT_TRUE(all_succeed(launch(run_args(dir, "two", variant, steps), dir, "two", 2), dir, "two"));
@@ -61,7 +61,7 @@ TEST(Dist, TwoRanksTrainTheWeightsOfOneProcessMeta) { expect_two_ranks_match_one
 TEST(Dist, TwoRanksTrainTheWeightsOfOneProcessPretrain) { expect_two_ranks_match_one("fa"); }
 
 TEST(Dist, KillNineOfBothRanksThenResumeIsBitwise) {
-  auto dir = temp_dir("kill_both");
+  auto dir = fresh_temp_dir("kill_both");
   const int64_t steps = 8;
   ASSERT_TRUE(all_succeed(launch(run_args(dir, "straight", "e2e", steps), dir, "straight", 2), dir, "straight"));
 
@@ -85,7 +85,7 @@ TEST(Dist, KillNineOfBothRanksThenResumeIsBitwise) {
 TEST(Dist, ALostRankEndsTheOthersWithinTheTimeoutNamingIt) {
   for (int victim : {1, 0}) {
     SCOPED_TRACE("killed rank " + std::to_string(victim));
-    auto dir = temp_dir("lost_" + std::to_string(victim));
+    auto dir = fresh_temp_dir("lost_" + std::to_string(victim));
     auto args = run_args(dir, "lost", "e2e", 1000);
     args.push_back("backend.dist_timeout_s=20");
     auto pids = launch(args, dir, "lost", 2);
@@ -105,7 +105,7 @@ TEST(Dist, ALostRankEndsTheOthersWithinTheTimeoutNamingIt) {
 }
 
 TEST(Dist, AnUnreachableMasterOrATakenPortFailsWithinTheTimeout) {
-  auto dir = temp_dir("unreachable");
+  auto dir = fresh_temp_dir("unreachable");
   auto args = run_args(dir, "alone", "e2e", 2);
   args.push_back("backend.dist_timeout_s=3");
   // Rank 1 of 2, and nobody hosts the rendezvous.
@@ -136,7 +136,7 @@ TEST(Dist, AnUnreachableMasterOrATakenPortFailsWithinTheTimeout) {
 }
 
 TEST(Dist, RanksWithDifferentConfigurationsAreRefusedNamingTheKey) {
-  auto dir = temp_dir("mismatch");
+  auto dir = fresh_temp_dir("mismatch");
   const int port = free_port();
   auto a = run_args(dir, "mismatch", "e2e", 2), b = a;
   b.push_back("training.optimizer_outer.lr=0.5");
@@ -179,7 +179,7 @@ bool have_command(const std::string& name) {
 
 TEST(Dist, TorchrunLaunchesItAndRestartsItFromTheLastCheckpoint) {
   if (!have_command("torchrun")) GTEST_SKIP() << "torchrun is not installed (Debian: apt install python3-torch)";
-  auto dir = temp_dir("torchrun");
+  auto dir = fresh_temp_dir("torchrun");
   const int64_t steps = 8;
   ASSERT_TRUE(all_succeed(launch(run_args(dir, "straight", "e2e", steps), dir, "straight", 2), dir, "straight"));
 
@@ -241,7 +241,7 @@ TEST(Dist, TwoHostsJoinedByAVethPairTrainTheWeightsOfOneProcess) {
                " up && ip -n " + b + " link set lo up"),
             0);
 
-  auto dir = temp_dir("two_hosts");
+  auto dir = fresh_temp_dir("two_hosts");
   const int64_t steps = 3;
   ASSERT_EQ(run(run_args(dir, "one", "e2e", steps), dir / "one.log"), 0) << read_bytes(dir / "one.log");
   const int port = 29000 + getpid() % 1000;

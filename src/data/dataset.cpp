@@ -32,15 +32,19 @@ int64_t eval_batch_size(const TrainingConfig& t) {
   return std::max(t.eval_batch_size, t.global_batch_size / t.accum_steps * 4);
 }
 
+void check_eval_batch_divides(const TrainingConfig& t, int64_t world_size) {
+  if (eval_batch_size(t) % world_size != 0)
+    throw ConfigError("the evaluation batch of " + std::to_string(eval_batch_size(t)) +
+                      " sequences must be divisible by the number of processes (" + std::to_string(world_size) + ")");
+}
+
 void check_batches_divide(const TrainingConfig& t, int64_t world_size) {
   if (t.global_batch_size % (world_size * t.accum_steps) != 0)
     throw ConfigError("training.global_batch_size (" + std::to_string(t.global_batch_size) +
                       ") must be divisible by the number of processes (" + std::to_string(world_size) +
                       ") times training.accum_steps (" + std::to_string(t.accum_steps) +
                       "): every rank takes an equal share of every micro-batch");
-  if (eval_batch_size(t) % world_size != 0)
-    throw ConfigError("the evaluation batch of " + std::to_string(eval_batch_size(t)) +
-                      " sequences must be divisible by the number of processes (" + std::to_string(world_size) + ")");
+  check_eval_batch_divides(t, world_size);
 }
 
 std::unique_ptr<SequenceLoader> make_train_loader(const Config& config, int64_t rank, int64_t world_size) {
@@ -60,7 +64,7 @@ std::unique_ptr<SequenceLoader> make_train_loader(const Config& config, int64_t 
 std::unique_ptr<SequenceLoader> make_eval_loader(const Config& config, int64_t rank, int64_t world_size) {
   const auto& t = config.training;
   const int64_t batch = eval_batch_size(t);
-  check_batches_divide(t, world_size);
+  check_eval_batch_divides(t, world_size);
   auto source = open_split(config, t.eval_split);
   const int64_t samples = source->size() > 0 ? (source->size() - 1) / t.seq_length : 0;
   if (samples < batch)

@@ -23,8 +23,12 @@ std::unique_ptr<SequenceLoader> make_train_loader(const Config& config, int64_t 
 // 4 * global_batch_size / accum_steps).
 int64_t eval_batch_size(const TrainingConfig& training);
 
-// Throws ConfigError unless `world_size` processes can share every training micro-batch and every
-// evaluation batch equally (checked again by each loader; callable before any process starts).
+// Throws ConfigError unless `world_size` processes can share every evaluation batch equally
+// (make_eval_loader checks it).
+void check_eval_batch_divides(const TrainingConfig& training, int64_t world_size);
+
+// The same, and every training micro-batch too: what a training run needs (make_train_loader
+// checks it; callable before any process starts).
 void check_batches_divide(const TrainingConfig& training, int64_t world_size);
 
 // One ordered pass over the eval split in batches of eval_batch_size(), sharded by rank; the last

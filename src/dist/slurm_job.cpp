@@ -87,25 +87,33 @@ std::string sbatch_script(const Config& config, const std::vector<std::string>& 
   s << directive("job-name", job_name(config), "hydra.launcher.name");
   s << directive("nodes", std::to_string(nodes), "hydra.launcher.nodes");
   s << directive("ntasks-per-node", std::to_string(per_node), "hydra.launcher.tasks_per_node");
-  if (l.gpus_per_node && is_cuda(config))
-    s << directive("gpus-per-node", std::to_string(*l.gpus_per_node), "hydra.launcher.gpus_per_node");
-  if (l.cpus_per_task)
-    s << directive("cpus-per-task", std::to_string(*l.cpus_per_task), "hydra.launcher.cpus_per_task");
-  if (l.mem_gb) s << directive("mem", std::to_string(*l.mem_gb) + "G", "hydra.launcher.mem_gb");
+  // The optional settings: each becomes the sbatch option of its name when set.
+  const auto number = [](const std::optional<int64_t>& n, const char* unit) -> std::optional<std::string> {
+    return n ? std::optional<std::string>(std::to_string(*n) + unit) : std::nullopt;
+  };
+  const struct {
+    const char* option;
+    const char* field;
+    std::optional<std::string> value;
+  } optional_settings[] = {
+      {"gpus-per-node", "gpus_per_node", is_cuda(config) ? number(l.gpus_per_node, "") : std::nullopt},
+      {"cpus-per-task", "cpus_per_task", number(l.cpus_per_task, "")},
+      {"mem", "mem_gb", number(l.mem_gb, "G")},
+      {"partition", "partition", l.partition},
+      {"qos", "qos", l.qos},
+      {"account", "account", l.account},
+      {"comment", "comment", l.comment},
+      {"constraint", "constraint", l.constraint},
+      {"exclude", "exclude", l.exclude},
+      {"gres", "gres", l.gres},
+      {"cpus-per-gpu", "cpus_per_gpu", number(l.cpus_per_gpu, "")},
+      {"gpus-per-task", "gpus_per_task", number(l.gpus_per_task, "")},
+      {"mem-per-gpu", "mem_per_gpu", l.mem_per_gpu},
+      {"mem-per-cpu", "mem_per_cpu", l.mem_per_cpu},
+  };
+  for (const auto& setting : optional_settings)
+    if (setting.value) s << directive(setting.option, *setting.value, std::string("hydra.launcher.") + setting.field);
   s << directive("time", std::to_string(l.timeout_min), "hydra.launcher.timeout_min");
-  const std::vector<std::pair<const char*, const std::optional<std::string>*>> optional_strings = {
-      {"partition", &l.partition},    {"qos", &l.qos},         {"account", &l.account}, {"comment", &l.comment},
-      {"constraint", &l.constraint},  {"exclude", &l.exclude}, {"gres", &l.gres},       {"mem-per-gpu", &l.mem_per_gpu},
-      {"mem-per-cpu", &l.mem_per_cpu}};
-  for (const auto& [name, value] : optional_strings) {
-    std::string key = std::string("hydra.launcher.") + name;
-    for (char& c : key)
-      if (c == '-') c = '_';
-    if (*value) s << directive(name, **value, key);
-  }
-  if (l.cpus_per_gpu) s << directive("cpus-per-gpu", std::to_string(*l.cpus_per_gpu), "hydra.launcher.cpus_per_gpu");
-  if (l.gpus_per_task)
-    s << directive("gpus-per-task", std::to_string(*l.gpus_per_task), "hydra.launcher.gpus_per_task");
   s << directive("output", log + "/%j.out", "the run directory");
   if (!l.stderr_to_stdout) s << directive("error", log + "/%j.err", "the run directory");
   s << "#SBATCH --open-mode=append\n";

@@ -56,6 +56,18 @@ torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, c
   return torch::matmul(probs, vh).transpose(1, 2);  // [B, Tq, H, d]
 }
 
+std::vector<QueryBlock> full_sequence_query_blocks(int64_t T, int64_t window, int64_t segment) {
+  const int64_t block =
+      window > 0 ? std::min<int64_t>(std::max<int64_t>(window / 4, 64), T) : std::min<int64_t>(T, 1024);
+  std::vector<QueryBlock> blocks;
+  for (int64_t s = 0; s < T; s += block) {
+    int64_t first_key = window > 0 ? std::max<int64_t>(0, s - window + 1) : 0;
+    if (segment > 0) first_key = std::max(first_key, (s / segment) * segment);
+    blocks.push_back({s, std::min(T, s + block), first_key});
+  }
+  return blocks;
+}
+
 torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
                                       int64_t window, int64_t segment) {
   const int64_t T = x.size(1);
@@ -63,21 +75,15 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
   const auto rope = attention_rope_table(cfg, 0, T, accumulation_dtype(qkv.q), x.device());
   auto q = apply_rope(qkv.q, rope, 0);
   auto k = apply_rope(qkv.k, rope, 0);
-  // Query blocks: with a window, a block of W/4 queries sees at most W + W/4 - 1 keys, so the
-  // scores hold 1.25x the useful work (2x with blocks of W) and never a T x T matrix.
-  const int64_t block =
-      window > 0 ? std::min<int64_t>(std::max<int64_t>(window / 4, 64), T) : std::min<int64_t>(T, 1024);
   std::vector<torch::Tensor> outs;
-  for (int64_t s = 0; s < T; s += block) {
-    const int64_t e = std::min(T, s + block);
-    int64_t ks = window > 0 ? std::max<int64_t>(0, s - window + 1) : 0;
-    if (segment > 0) ks = std::max(ks, (s / segment) * segment);
-    auto qi = positions(s, e, x.device()).unsqueeze(1);
-    auto ki = positions(ks, e, x.device()).unsqueeze(0);
+  for (const QueryBlock& b : full_sequence_query_blocks(T, window, segment)) {
+    auto qi = positions(b.begin, b.end, x.device()).unsqueeze(1);
+    auto ki = positions(b.first_key, b.end, x.device()).unsqueeze(0);
     auto mask = qi >= ki;
     if (window > 0) mask = mask & (qi - ki < window);
     if (segment > 0) mask = mask & (qi.div(segment, "floor") == ki.div(segment, "floor"));
-    outs.push_back(masked_attention(q.slice(1, s, e), k.slice(1, ks, e), qkv.v.slice(1, ks, e), mask));
+    outs.push_back(masked_attention(q.slice(1, b.begin, b.end), k.slice(1, b.first_key, b.end),
+                                    qkv.v.slice(1, b.first_key, b.end), mask));
   }
   return output_projection(cfg, w, outs.size() == 1 ? outs[0] : torch::cat(outs, 1));
 }

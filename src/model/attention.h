@@ -35,6 +35,16 @@ RopeTable attention_rope_table(const ModelConfig& cfg, int64_t begin, int64_t en
 
 KvCache empty_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType dtype, torch::Device device);
 
+// The query blocks attention_full_sequence scores one at a time: queries [begin, end) against the
+// keys [first_key, end). With a window, a block of W/4 queries (at least 64) sees at most
+// W + W/4 - 1 keys, so the scores hold 1.25x the useful work (2x with blocks of W) and never a
+// T x T matrix; without one, blocks of up to 1024 queries see every earlier key. `segment` > 0
+// starts each block's keys at its segment.
+struct QueryBlock {
+  int64_t begin, end, first_key;
+};
+std::vector<QueryBlock> full_sequence_query_blocks(int64_t T, int64_t window, int64_t segment);
+
 // x [B, T, D] -> [B, T, D] (after the output projection). window <= 0: full causal attention.
 // segment > 0 restricts attention to aligned segments of that many tokens (the reference's
 // chunk-local self_attention when mini_batch_size < seq_length in pretrain mode).

@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "data/dataset.h"
+#include "model/attention.h"
 #include "model/param_layout.h"
 #include "model/transformer.h"
 
@@ -14,24 +15,23 @@ namespace {
 
 double dtype_bytes(DType dtype) { return dtype == DType::kBFloat16 ? 2.0 : 4.0; }
 
-// Keys each query is scored against in attention_full_sequence, on average: it scores query blocks
-// against every key from the block's first visible key to its last query (so the masked corner of
-// each block is stored too).
-int64_t query_block(int64_t T, int64_t window) {
-  return window > 0 ? std::min<int64_t>(std::max<int64_t>(window / 4, 64), T) : std::min<int64_t>(T, 1024);
+// The score entries attention_full_sequence keeps per query, on average, and its query-block
+// length: each block scores its queries against every key from its first visible one to its
+// last query, so the masked corner of each block is stored too.
+struct ScoredKeys {
+  double per_query = 0, block = 0;
+};
+ScoredKeys scored_keys(int64_t T, int64_t window, int64_t segment) {
+  const auto blocks = full_sequence_query_blocks(T, window, segment);
+  double scored = 0;
+  for (const QueryBlock& b : blocks)
+    scored += static_cast<double>(b.end - b.begin) * static_cast<double>(b.end - b.first_key);
+  return {scored / static_cast<double>(T), static_cast<double>(blocks.front().end - blocks.front().begin)};
 }
 
-double mean_keys_per_query(int64_t T, int64_t window, int64_t segment) {
-  const int64_t block = query_block(T, window);
-  double scored = 0;
-  for (int64_t s = 0; s < T; s += block) {
-    const int64_t e = std::min(T, s + block);
-    int64_t ks = window > 0 ? std::max<int64_t>(0, s - window + 1) : 0;
-    if (segment > 0) ks = std::max(ks, (s / segment) * segment);
-    scored += static_cast<double>(e - s) * static_cast<double>(e - ks);
-  }
-  return scored / static_cast<double>(T);
-}
+// An fp32 result kept for the backward pass, plus its copy in the compute dtype (size c) when
+// that is narrower.
+double widened(double c) { return c == 4 ? 4 : 4 + c; }
 
 // What autograd keeps per token of one block (model/transformer.cpp, attention.cpp, layers.cpp):
 // each RMSNorm its fp32 input (a copy under bf16) and the normalised value, a pre-norm also its
@@ -43,12 +43,11 @@ double mean_keys_per_query(int64_t T, int64_t window, int64_t segment) {
 double block_bytes_per_token(const ModelConfig& m, double keys_per_query, double query_block, bool prime, double c) {
   const double D = static_cast<double>(m.hidden_size), F = static_cast<double>(m.intermediate_size),
                H = static_cast<double>(m.num_attention_heads);
-  const double widened = c == 4 ? 4 : 4 + c;  // an fp32 result, plus its copy in the compute dtype
   const int64_t residual_branches = prime ? 3 : 2;
   double bytes = (m.qk_norm ? 2 * (8 + c) * D : 2 * c * D) + c * D  // q, k (normed), v
-                 + (c == 4 ? 0 : 2 * widened * D)                   // RoPE
+                 + (c == 4 ? 0 : 2 * widened(c) * D)                // RoPE
                  + (1 + 2 * keys_per_query / query_block) * c * D   // q, k, v copies for the matmuls
-                 + widened * H * keys_per_query                     // softmax
+                 + widened(c) * H * keys_per_query                  // softmax
                  + c * D                                            // attention output
                  + (prime ? 2 : 1) * 4 * F * c;                     // SwiGLU
   if (m.pre_norm) bytes += residual_branches * (8 + c) * D;
@@ -87,14 +86,14 @@ MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size
   const double tokens = static_cast<double>(B * T), D = static_cast<double>(m.hidden_size);
   const int64_t L = m.num_hidden_layers, S = m.suffix_len;
   const FullSequenceAttention pattern = full_sequence_attention(m, T);
-  const double keys = mean_keys_per_query(T, pattern.window, pattern.segment);
-  const double block = static_cast<double>(query_block(T, pattern.window));
+  const ScoredKeys scored = scored_keys(T, pattern.window, pattern.segment);
   const double weights_per_layer = static_cast<double>(counts.non_embedding) / static_cast<double>(L);
   const auto layer_has_prime = [&](int64_t i) { return m.prime && i >= first_suffix_layer(m); };
 
   if (t.train_mode == TrainMode::kPretrain) {
     double per_token = lm_head_saved_bytes(m, c);
-    for (int64_t i = 0; i < L; ++i) per_token += block_bytes_per_token(m, keys, block, layer_has_prime(i), c);
+    for (int64_t i = 0; i < L; ++i)
+      per_token += block_bytes_per_token(m, scored.per_query, scored.block, layer_has_prime(i), c);
     e.activations = tokens * (per_token + lm_head_backward_bytes(m, c)) + (casts ? counts.total * c : 0.0);
     e.activation_peak = "the whole model's graph, at the start of its backward pass";
     return e;
@@ -106,13 +105,14 @@ MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size
   const int64_t b = m.mini_batch_size, W = m.sliding_window_size, C = T / b;
   const double P_inner = static_cast<double>(counts.inner);
   double prefix_per_token = 0;
-  for (int64_t i = 0; i < L - S; ++i) prefix_per_token += block_bytes_per_token(m, keys, block, false, c);
+  for (int64_t i = 0; i < L - S; ++i)
+    prefix_per_token += block_bytes_per_token(m, scored.per_query, scored.block, false, c);
   const double prefix_graph = tokens * prefix_per_token + (casts ? weights_per_layer * (L - S) * c : 0.0);
   double chunk_forward = lm_head_saved_bytes(m, c) * B * b;
   for (int64_t j = 0; j < S; ++j)
     chunk_forward += static_cast<double>(B * b) *
                          block_bytes_per_token(m, static_cast<double>(W + b), static_cast<double>(b), m.prime, c) +
-                     static_cast<double>(B * (W + b)) * D * (2 * (c == 4 ? 4 : 4 + c));
+                     static_cast<double>(B * (W + b)) * D * 2 * widened(c);
   const double fast_weights = static_cast<double>(B) * P_inner * s;
   double chunk_graph = 2 * chunk_forward + lm_head_backward_bytes(m, c) * B * b + 2 * fast_weights;
   if (casts)

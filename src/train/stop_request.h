@@ -1,6 +1,7 @@
 // SIGUSR1 asks a training run to stop cleanly: finish the current step, save a checkpoint and exit
 // (Slurm sends it signal_delay_s before a job's time limit; see dist/slurm_job.h). The handler only
-// sets a flag; the trainer reads it between steps and the ranks agree on it with one reduction.
+// sets a flag; the trainer reads it at the end of each step, where the ranks agree on it in the
+// reduction of the step's time.
 #pragma once
 
 namespace ttt {

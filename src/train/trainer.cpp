@@ -111,9 +111,11 @@ StepMetrics Trainer::train_step(int64_t step) {
   m.outer_learning_rate = outer_learning_rate(t.optimizer_outer, step);
   m.inner_learning_rate = ttt.enabled ? ttt.lr : 0.0;
   optimizer_->step(m.outer_learning_rate);
-  // The step takes as long as its slowest rank.
-  m.tokens_per_second =
-      static_cast<double>(t.global_batch_size * t.seq_length) / group_->max(monotonic_seconds() - start);
+  // What the ranks agree on after the step, in one reduction: it took as long as its slowest rank,
+  // and a stop request (SIGUSR1) that reached any rank stops them all after this same step.
+  const auto agreed = group_->max({monotonic_seconds() - start, stop_requested() ? 1.0 : 0.0});
+  m.tokens_per_second = static_cast<double>(t.global_batch_size * t.seq_length) / agreed[0];
+  stopped_by_signal_ = agreed[1] > 0.0;
   m.wall_time = monotonic_seconds() - start_time_;
   return m;
 }
@@ -138,8 +140,6 @@ EvalResult Trainer::train() {
       state_.loader_position = train_loader_->position();
       bool milestone = false;
       const bool save = should_save(step, &milestone);
-      // A signal reaches the ranks at different moments: they stop after the same step.
-      stopped_by_signal_ = group_->max(stop_requested() ? 1.0 : 0.0) > 0.0;
       if ((save || stopped_by_signal_) && checkpointer_)
         checkpointer_->save(state_, weights_, optimizer_.get(), config_, milestone);
       if (stopped_by_signal_) {

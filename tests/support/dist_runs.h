@@ -15,17 +15,11 @@
 
 #include "support/free_port.h"
 #include "support/processes.h"
+#include "support/test_util.h"
 #include "train/checkpoint.h"
 #include "util/safetensors.h"
 
 namespace ttt::testing {
-
-inline std::filesystem::path temp_dir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("ttt_dist_" + std::to_string(getpid()) + "_" + name);
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
-  return p;
-}
 
 // A small run on the dummy dataset: tiny E2E (meta) or full attention (pretrain).
 inline std::vector<std::string> run_args(const std::filesystem::path& dir, const std::string& exp_name,

@@ -35,12 +35,13 @@ inline pid_t exited_pid() {
   return pid;
 }
 
-// Runs `fn`, expecting a one-line std::runtime_error whose message holds every one of `parts`.
-template <typename Fn>
+// Runs `fn`, expecting a one-line `Error` (a std::runtime_error unless given) whose message holds
+// every one of `parts`.
+template <typename Error = std::runtime_error, typename Fn>
 void expect_one_line_error(Fn fn, const std::vector<std::string>& parts) {
   try {
     fn();
-  } catch (const std::runtime_error& e) {
+  } catch (const Error& e) {
     const std::string what = e.what();
     EXPECT_EQ(what.find('\n'), std::string::npos) << what;
     for (const auto& part : parts) EXPECT_NE(what.find(part), std::string::npos) << what;
