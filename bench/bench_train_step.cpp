@@ -1,11 +1,15 @@
 // One outer training step (forward, backward through the inner loop, AdamW) on random tokens:
-// seconds per step, tokens/s and the process's peak resident memory, as one JSON object, with
-// the memory the step needed beside `ttt info --world-size 1`'s estimate of it.
+// seconds per step, tokens/s and the process's peak resident memory (and the device's, on CUDA),
+// as one JSON object, with the memory the step needed beside `ttt info --world-size 1`'s estimate
+// of it, and model FLOPs utilisation: the model's training FLOPs (train/flops.h) per second over
+// the peak of a square matrix product in the compute dtype, measured in the same process after
+// the steps (--peak-size N, 0 skips it).
 // Run one case per process (scripts/bench_train_step.sh does) so the peak memory is the case's.
-//   bench_train_step [--steps N] [--warmup N] <config overrides...>
+//   bench_train_step [--steps N] [--warmup N] [--peak-size N] <config overrides...>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -15,10 +19,12 @@
 #include "data/dataset.h"
 #include "model/layers.h"
 #include "model/weights.h"
+#include "train/flops.h"
 #include "train/memory_estimate.h"
 #include "train/outer_optimizer.h"
 #include "ttt/sequence_loss.h"
 #include "util/runtime.h"
+#include "util/torch_compat.h"
 
 using namespace ttt;
 
@@ -32,10 +38,29 @@ double resident_mib() {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
+// FLOP/s of an n x n x n matrix product in `dtype` on `device`: the best of five after a warm-up.
+double matmul_peak_flops(int64_t n, torch::ScalarType dtype, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  const auto options = torch::TensorOptions().dtype(dtype).device(device);
+  const auto a = torch::randn({n, n}, options), b = torch::randn({n, n}, options);
+  auto c = torch::matmul(a, b);
+  synchronize(device);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    c = torch::matmul(a, b);
+    synchronize(device);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) / dt);
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int steps = 2, warmup = 1;
+  int64_t peak_size = -1;  // -1: 4096 on the CPU, 8192 on a GPU
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -43,6 +68,8 @@ int main(int argc, char** argv) {
       steps = std::stoi(argv[++i]);
     else if (a == "--warmup" && i + 1 < argc)
       warmup = std::stoi(argv[++i]);
+    else if (a == "--peak-size" && i + 1 < argc)
+      peak_size = std::stoll(argv[++i]);
     else
       overrides.push_back(a);
   }
@@ -59,6 +86,7 @@ int main(int argc, char** argv) {
 
     const auto ttt = TttOptions::for_step(cfg, 0);
     double total = 0.0;
+    reset_device_peak_memory(device);
     for (int s = 0; s < warmup + steps; ++s) {
       auto batch = loader->next()->to(device);
       const auto t0 = std::chrono::steady_clock::now();
@@ -66,7 +94,7 @@ int main(int argc, char** argv) {
       loss_and_backward(cfg.model, w, batch, ttt, cfg.training.inner_remat_freq, 1.0);
       opt.clip_gradients();
       opt.step(1e-4);
-      if (device.is_cuda()) torch::cuda::synchronize();
+      synchronize(device);
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (s >= warmup) total += dt;
     }
@@ -95,6 +123,17 @@ int main(int argc, char** argv) {
     j["training_memory_mib"] = measured;
     j["estimate_mib"] = estimate;
     j["estimate_error"] = (estimate - measured) / measured;
+    const int64_t device_peak = device_peak_memory(device);
+    if (device_peak >= 0) j["peak_device_memory_mib"] = static_cast<double>(device_peak) / (1024.0 * 1024.0);
+    const double model_flops = training_flops_per_token(cfg.model, T) * static_cast<double>(B * T) / step_s;
+    j["model_tflops_per_second"] = model_flops / 1e12;
+    if (peak_size < 0) peak_size = device.is_cuda() ? 8192 : 4096;
+    if (peak_size > 0) {
+      const double peak = matmul_peak_flops(peak_size, scalar_type(cfg.model.compute_dtype), device);
+      j["matmul_peak_tflops_per_second"] = peak / 1e12;
+      j["matmul_peak_size"] = peak_size;
+      j["mfu"] = model_flops / peak;
+    }
     std::cout << j.dump() << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << std::endl;

@@ -3,10 +3,13 @@
 // covers the sequence, and the window mask hides exactly what it should.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "model/transformer.h"
 #include "model/weights.h"
 #include "support/tiny_model.h"
 #include "ttt/inner_loop.h"
+#include "util/torch_compat.h"
 
 using namespace ttt;
 using ttt::testing::random_batch;
@@ -126,4 +129,74 @@ TEST(Attention, SlidingWindowMaskOnlySeesTheWindow) {
   auto a = full_sequence_logits(cfg, w, ids), b = full_sequence_logits(cfg, w, changed);
   EXPECT_TRUE(torch::allclose(a.select(1, 9), b.select(1, 9)));   // 9 - 5 >= W
   EXPECT_FALSE(torch::allclose(a.select(1, 8), b.select(1, 8)));  // 8 - 5 < W
+}
+
+namespace {
+
+// Deterministic algorithms turn the fused attention kernel off (util/torch_compat.h): the same
+// call then runs the composite math, which the fused kernel must reproduce.
+struct MathAttentionOnly {
+  bool before = at::globalContext().deterministicAlgorithms();
+  MathAttentionOnly() { at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true); }
+  ~MathAttentionOnly() { at::globalContext().setDeterministicAlgorithms(before, /*warn_only=*/true); }
+};
+
+// The output and (with `gradient`) the gradient of its weighted sum with respect to x, both
+// kernels.
+void expect_kernels_agree(const std::string& what, const std::function<torch::Tensor(const torch::Tensor&)>& attend,
+                          const torch::Tensor& x, bool gradient = true) {
+  auto run = [&] {
+    auto leaf = x.detach().clone().requires_grad_(gradient);
+    auto y = attend(leaf);
+    if (!gradient) return std::make_pair(y.detach(), torch::zeros({1}));
+    auto weights = torch::linspace(-1, 1, y.numel(), y.options()).view(y.sizes());
+    (y * weights).sum().backward();
+    return std::make_pair(y.detach(), leaf.grad());
+  };
+  const auto fused = run();
+  std::pair<torch::Tensor, torch::Tensor> math;
+  {
+    MathAttentionOnly only_math;
+    math = run();
+  }
+  EXPECT_TRUE(torch::allclose(fused.first, math.first, 1e-5, 1e-6))
+      << what << ": output max diff " << (fused.first - math.first).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(fused.second, math.second, 1e-4, 1e-6))
+      << what << ": gradient max diff " << (fused.second - math.second).abs().max().item<double>();
+}
+
+}  // namespace
+
+TEST(Attention, FusedKernelEqualsTheMathKernel) {
+  if (!fused_attention_enabled())
+    GTEST_SKIP() << "LibTorch " << torch_build_description() << " has no scaled_dot_product_attention";
+  auto cfg = tiny_model_config();
+  const auto w = ModelWeights::initialize(cfg, 3).block(0).attn;
+  torch::manual_seed(4);
+  const auto x = torch::randn({2, 100, cfg.hidden_size});
+  expect_kernels_agree(
+      "full attention", [&](const torch::Tensor& h) { return attention_full_sequence(cfg, w, h, 0); }, x);
+  expect_kernels_agree(
+      "aligned segments", [&](const torch::Tensor& h) { return attention_full_sequence(cfg, w, h, 0, 20); }, x);
+  expect_kernels_agree(
+      "segments not dividing T", [&](const torch::Tensor& h) { return attention_full_sequence(cfg, w, h, 0, 16); }, x);
+  expect_kernels_agree(
+      "sliding window", [&](const torch::Tensor& h) { return attention_full_sequence(cfg, w, h, 12); }, x);
+  expect_kernels_agree(
+      "window steps",
+      [&](const torch::Tensor& h) {
+        auto cache = empty_kv_cache(cfg, 2, torch::kFloat32, torch::kCPU);
+        auto first = attention_step(cfg, w, h.slice(1, 0, 5), cache, 0, AttentionKernel::kFused);
+        return torch::cat({first, attention_step(cfg, w, h.slice(1, 5, 11), cache, 5, AttentionKernel::kFused)}, 1);
+      },
+      x);
+  // Decoding full attention never trains (its cache is written in place): outputs only.
+  expect_kernels_agree(
+      "growing cache",
+      [&](const torch::Tensor& h) {
+        auto cache = empty_growing_kv_cache(cfg, 2, torch::kFloat32, torch::kCPU, 4);
+        auto prefill = attention_step_growing(cfg, w, h.slice(1, 0, 7), cache);
+        return torch::cat({prefill, attention_step_growing(cfg, w, h.slice(1, 7, 8), cache)}, 1);
+      },
+      x, /*gradient=*/false);
 }

@@ -52,7 +52,7 @@ TEST(OuterOptimizer, AdamWStepAndClipMatchHandComputation) {
   p.mutable_grad() = torch::full_like(p, 0.0);
   p.mutable_grad()[0][0] = 3.0;
   p.mutable_grad()[0][1] = 4.0;  // global norm 5 -> clipped to (0.6, 0.8)
-  EXPECT_DOUBLE_EQ(opt.clip_gradients(), 5.0);
+  EXPECT_DOUBLE_EQ(opt.clip_gradients().item<double>(), 5.0);
   EXPECT_NEAR(p.grad()[0][1].item<double>(), 0.8, 1e-6);
   const double lr = 0.01;
   opt.step(lr);
@@ -76,5 +76,5 @@ TEST(OuterOptimizer, LoggedGradientNormIsTheReferencesSafeNorm) {
   for (auto& t : opt.trainable()) t.mutable_grad() = torch::full_like(t, 0.5);
   int64_t n = 0;
   for (const auto& t : opt.trainable()) n += t.numel();
-  EXPECT_NEAR(opt.clip_gradients(), 0.5 * std::sqrt(static_cast<double>(n)), 1e-9);  // the plain norm
+  EXPECT_NEAR(opt.clip_gradients().item<double>(), 0.5 * std::sqrt(static_cast<double>(n)), 1e-9);  // the plain norm
 }

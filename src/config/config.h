@@ -194,6 +194,10 @@ struct BackendConfig {
   // gradients are final in the backward pass (overlap_grad_reduce) or all after it.
   int64_t bucket_size_mb = 25;
   bool overlap_grad_reduce = true;
+  // Bitwise-reproducible runs on CUDA: LibTorch's deterministic algorithms, cuBLAS's fixed
+  // workspace, and the composite attention (the fused kernels' backward accumulates with atomics),
+  // at some cost in speed and memory. CPU runs are reproducible either way.
+  bool deterministic = false;
 };
 
 struct CheckpointConfig {

@@ -212,6 +212,7 @@ std::vector<FieldSpec> build_registry() {
       in_range(TTT_FIELD(backend, dist_timeout_s, Null), 1, 7 * 24 * 3600),
       in_range(TTT_FIELD(backend, bucket_size_mb, Null), 1, 1 << 16),
       TTT_FIELD(backend, overlap_grad_reduce, Null),
+      TTT_FIELD(backend, deterministic, Null),
 
       TTT_FIELD(checkpoint, float_dtype, Null),
       TTT_FIELD(checkpoint, save_optimizer_state, Null),

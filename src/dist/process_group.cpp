@@ -1,10 +1,10 @@
 #include "dist/process_group.h"
 
-#include <torch/version.h>
-
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -23,12 +23,12 @@
 
 #include "config/loader.h"
 #include "util/checksum.h"
+#include "util/torch_compat.h"
 
 namespace ttt {
 namespace {
 
-// c10d's collectives live on ProcessGroup in LibTorch 1.x and on Backend from 2.0.
-#if TORCH_VERSION_MAJOR >= 2
+#if TTT_C10D_HAS_BACKEND
 using Collectives = c10d::Backend;
 #else
 using Collectives = c10d::ProcessGroup;
@@ -56,6 +56,7 @@ std::string local_address_towards(const std::string& host, int port) {
   return text;
 }
 
+#ifdef USE_C10D_GLOO
 // The network device Gloo binds: GLOO_SOCKET_IFNAME as PyTorch reads it, else the address of this
 // host on the route to the master (loopback for a local master), which every rank can reach when
 // the master can be reached at all.
@@ -64,6 +65,7 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const LaunchInfo& launch)
     return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
   return c10d::ProcessGroupGloo::createDeviceForHostname(local_address_towards(launch.master_addr, launch.master_port));
 }
+#endif
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
@@ -121,7 +123,14 @@ c10::intrusive_ptr<c10d::Store> open_store(const LaunchInfo& launch, bool host, 
   if (host) options.numWorkers = static_cast<size_t>(launch.world_size);
   options.waitWorkers = false;
   options.timeout = timeout;
-  c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, options);
+  c10::intrusive_ptr<c10d::Store> store;
+  try {
+    store = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, options);
+  } catch (const std::exception& e) {
+    if (std::string(e.what()).find("libuv") == std::string::npos) throw;
+    use_classic_store_server(options, 0);
+    store = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, options);
+  }
   // torchrun's agent keeps its store across restarts: each attempt has its own keys, as
   // torch.distributed's env:// rendezvous does.
   const std::string prefix =
@@ -161,10 +170,16 @@ ProcessGroup::ProcessGroup(const LaunchInfo& launch, torch::Device device, std::
                         " in a distributed run needs a LibTorch built with NCCL (this one has none)");
 #endif
     } else {
+#ifdef USE_C10D_GLOO
       auto options = c10d::ProcessGroupGloo::Options::create(timeout);
       options->devices.push_back(gloo_device(launch));
       impl_->collectives = c10::make_intrusive<c10d::ProcessGroupGloo>(group_store, static_cast<int>(launch.rank),
                                                                        static_cast<int>(launch.world_size), options);
+#else
+      throw ConfigError(
+          "a distributed run on the CPU needs Gloo, and this build found no Gloo headers "
+          "(docs/gpu.md: building against a LibTorch without them)");
+#endif
     }
   } catch (const ConfigError&) {
     throw;

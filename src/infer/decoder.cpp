@@ -16,7 +16,8 @@ torch::Tensor stored_blocks(const ModelConfig& cfg, const ModelWeights& w, Decod
                             int64_t end, int64_t start) {
   for (int64_t i = 0; i < end; ++i)
     h = full_attention(cfg) ? block_forward_step_growing(cfg, w.block(i), h, state.full_caches[i])
-                            : block_forward_step(cfg, w.block(i), h, state.window_caches[i], start, &state.rope);
+                            : block_forward_step(cfg, w.block(i), h, state.window_caches[i], start,
+                                                 AttentionKernel::kFused, &state.rope);
   return h;
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "model/layers.h"
+#include "util/torch_compat.h"
 
 namespace ttt {
 namespace {
@@ -46,15 +47,33 @@ KvCache empty_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType 
 }
 
 torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const torch::Tensor& mask) {
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+                               const torch::Tensor& mask, AttentionKernel kernel) {
   auto qh = q.transpose(1, 2), kh = k.transpose(1, 2), vh = v.transpose(1, 2);  // [B, H, T, d]
-  auto scores = torch::matmul(qh, kh.transpose(-2, -1)) * scale;                // [B, H, Tq, Tk]
+  if (kernel == AttentionKernel::kFused && fused_attention_enabled())
+    return fused_attention(qh, kh, vh, mask, /*causal=*/false).transpose(1, 2);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  auto scores = torch::matmul(qh, kh.transpose(-2, -1)) * scale;  // [B, H, Tq, Tk]
   // Softmax in float32 (float64 stays float64) whatever the compute dtype.
-  scores = scores.to(accumulation_dtype(q)).masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+  scores = scores.to(accumulation_dtype(q));
+  if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
   auto probs = torch::softmax(scores, -1).to(v.scalar_type());
   return torch::matmul(probs, vh).transpose(1, 2);  // [B, Tq, H, d]
 }
+
+namespace {
+
+// Causal attention within aligned segments of `segment` tokens (the whole sequence when 0),
+// through the fused kernel's own causal mask: q, k, v [B, T, H, d] -> [B, T, H, d].
+torch::Tensor fused_causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                     int64_t segment) {
+  const int64_t B = q.size(0), T = q.size(1), H = q.size(2), d = q.size(3);
+  const int64_t S = segment > 0 ? segment : T;
+  auto split = [&](const torch::Tensor& t) { return t.reshape({B * (T / S), S, H, d}).transpose(1, 2); };
+  auto out = fused_attention(split(q), split(k), split(v), torch::Tensor(), /*causal=*/true);
+  return out.transpose(1, 2).reshape({B, T, H, d});
+}
+
+}  // namespace
 
 std::vector<QueryBlock> full_sequence_query_blocks(int64_t T, int64_t window, int64_t segment) {
   const int64_t block =
@@ -75,6 +94,8 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
   const auto rope = attention_rope_table(cfg, 0, T, accumulation_dtype(qkv.q), x.device());
   auto q = apply_rope(qkv.q, rope, 0);
   auto k = apply_rope(qkv.k, rope, 0);
+  if (fused_attention_enabled() && window <= 0 && (segment <= 0 || T % segment == 0))
+    return output_projection(cfg, w, fused_causal_attention(q, k, qkv.v, segment));
   std::vector<torch::Tensor> outs;
   for (const QueryBlock& b : full_sequence_query_blocks(T, window, segment)) {
     auto qi = positions(b.begin, b.end, x.device()).unsqueeze(1);
@@ -83,13 +104,13 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
     if (window > 0) mask = mask & (qi - ki < window);
     if (segment > 0) mask = mask & (qi.div(segment, "floor") == ki.div(segment, "floor"));
     outs.push_back(masked_attention(q.slice(1, b.begin, b.end), k.slice(1, b.first_key, b.end),
-                                    qkv.v.slice(1, b.first_key, b.end), mask));
+                                    qkv.v.slice(1, b.first_key, b.end), mask, AttentionKernel::kFused));
   }
   return output_projection(cfg, w, outs.size() == 1 ? outs[0] : torch::cat(outs, 1));
 }
 
 torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x, KvCache& cache,
-                             int64_t start_position, const RopeTable* rope) {
+                             int64_t start_position, AttentionKernel kernel, const RopeTable* rope) {
   const int64_t n = x.size(1), W = cache.k.size(1);
   auto qkv = project_qkv(cfg, w, x);
   auto keys = torch::cat({cache.k, qkv.k.to(cache.k.scalar_type())}, 1);  // [B, W + n, H, d]
@@ -108,7 +129,7 @@ torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, 
   auto qi = positions(start_position, start_position + n, x.device()).unsqueeze(1);
   auto ki = positions(start_position - W, start_position + n, x.device()).unsqueeze(0);
   auto mask = (qi >= ki) & (qi - ki < W) & (ki >= 0);
-  auto out = masked_attention(q, k, values.to(q.scalar_type()), mask);
+  auto out = masked_attention(q, k, values.to(q.scalar_type()), mask, kernel);
   cache = KvCache{keys.slice(1, n, W + n), values.slice(1, n, W + n)};
   return output_projection(cfg, w, out);
 }
@@ -149,9 +170,10 @@ torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeig
   cache.length = end;
   auto keys = cache.k.slice(1, 0, end).to(q.scalar_type());
   auto values = cache.v.slice(1, 0, end).to(q.scalar_type());
-  auto qi = positions(start, end, x.device()).unsqueeze(1);
-  auto ki = positions(0, end, x.device()).unsqueeze(0);
-  return output_projection(cfg, w, masked_attention(q, keys, values, qi >= ki));
+  // One new token sees every key: no mask (the fused kernels run fastest without one).
+  torch::Tensor mask;
+  if (n > 1) mask = positions(start, end, x.device()).unsqueeze(1) >= positions(0, end, x.device()).unsqueeze(0);
+  return output_projection(cfg, w, masked_attention(q, keys, values, mask, AttentionKernel::kFused));
 }
 
 }  // namespace ttt

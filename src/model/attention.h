@@ -19,6 +19,17 @@
 
 namespace ttt {
 
+// How softmax(q k^T / sqrt(d)) v is computed.
+enum class AttentionKernel {
+  // LibTorch's scaled_dot_product_attention where it has one (2.x: flash and memory-efficient
+  // kernels on CUDA, fused ones on the CPU), else kMath. Its gradient cannot be differentiated
+  // again, so it serves every pass but the inner steps of meta-learning.
+  kFused,
+  // matmul, softmax in float32, matmul: twice differentiable, for the gradients of inner
+  // gradients that meta-learning takes.
+  kMath,
+};
+
 struct AttentionWeights {
   torch::Tensor wq, wk, wv, wo;  // [D, D] (or [B, D, D] as fast weights)
   torch::Tensor q_norm, k_norm;  // [d]
@@ -47,7 +58,10 @@ std::vector<QueryBlock> full_sequence_query_blocks(int64_t T, int64_t window, in
 
 // x [B, T, D] -> [B, T, D] (after the output projection). window <= 0: full causal attention.
 // segment > 0 restricts attention to aligned segments of that many tokens (the reference's
-// chunk-local self_attention when mini_batch_size < seq_length in pretrain mode).
+// chunk-local self_attention when mini_batch_size < seq_length in pretrain mode). Only first
+// derivatives are ever taken through it, so it runs the fused kernel where there is one: full
+// attention and aligned segments in one causal call each (the flash kernel: no T x T matrix
+// either), a window in the query blocks above.
 torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
                                       int64_t window, int64_t segment = 0);
 
@@ -56,7 +70,7 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
 // is replaced by those of the last W positions start + n - W .. start + n - 1. `rope`, when it
 // covers the local positions 0 .. W + n - 1, spares recomputing the rotation angles.
 torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x, KvCache& cache,
-                             int64_t start_position, const RopeTable* rope = nullptr);
+                             int64_t start_position, AttentionKernel kernel, const RopeTable* rope = nullptr);
 
 // Full causal attention's decoding cache. Keys are stored after QK-norm AND RoPE at absolute
 // positions: full attention never re-bases positions, so rotating each key once spares rotating
@@ -75,8 +89,9 @@ GrowingKvCache empty_growing_kv_cache(const ModelConfig& cfg, int64_t batch, tor
 torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
                                      GrowingKvCache& cache);
 
-// q [B, Tq, H, d], k/v [B, Tk, H, d], mask [Tq, Tk] (true = attend) -> [B, Tq, H, d].
+// q [B, Tq, H, d], k/v [B, Tk, H, d], mask [Tq, Tk] (true = attend; undefined: every key) ->
+// [B, Tq, H, d].
 torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const torch::Tensor& mask);
+                               const torch::Tensor& mask, AttentionKernel kernel);
 
 }  // namespace ttt

@@ -46,9 +46,9 @@ torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const
 }
 
 torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h, KvCache& cache,
-                                 int64_t start_position, const RopeTable* rope) {
+                                 int64_t start_position, AttentionKernel kernel, const RopeTable* rope) {
   auto out = residual(cfg, h, w.seq_norm, w.seq_post_norm, [&](const torch::Tensor& x) {
-    return attention_step(cfg, w.attn, x, cache, start_position, rope);
+    return attention_step(cfg, w.attn, x, cache, start_position, kernel, rope);
   });
   return mlps(cfg, w, out);
 }

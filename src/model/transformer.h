@@ -30,7 +30,7 @@ torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const
 // sliding-window KV cache of the W positions before them (replaced in place): decoding and prefill.
 // `rope`: precomputed rotation angles (see attention_step).
 torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h, KvCache& cache,
-                                 int64_t start_position, const RopeTable* rope = nullptr);
+                                 int64_t start_position, AttentionKernel kernel, const RopeTable* rope = nullptr);
 
 // One block over the next n tokens with full causal attention against a growing cache.
 torch::Tensor block_forward_step_growing(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,

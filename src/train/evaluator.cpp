@@ -26,28 +26,25 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, const Ttt
   for (auto& t : frozen.tensors()) t = t.detach();
 
   EvalResult result;
-  torch::Tensor nll_sum;
-  double loss_sum = 0.0;
+  // Sums in float64 on the device: the host waits for the device once, at the end.
+  const auto sum_options = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  auto loss_sum = torch::zeros({1}, sum_options), nll_sum = torch::zeros({config.training.seq_length}, sum_options);
   while (auto batch = loader->next()) {
     auto out = sequence_loss(config.model, frozen, batch->to(device), ttt);
-    loss_sum += out.per_sequence.sum().item<double>();
-    auto s = out.token_nll.to(torch::kFloat64).sum(0).cpu();
-    nll_sum = nll_sum.defined() ? nll_sum + s : s;
+    loss_sum = loss_sum + out.per_sequence.sum().to(torch::kFloat64);
+    nll_sum = nll_sum + out.token_nll.to(torch::kFloat64).sum(0);
     result.num_sequences += out.per_sequence.size(0);
   }
-  if (!nll_sum.defined()) nll_sum = torch::zeros({config.training.seq_length}, torch::kFloat64);
-  // One all-reduce of [loss sum, sequences, NLL sums by position] in float64.
-  auto sums =
-      torch::cat({torch::tensor({loss_sum, static_cast<double>(result.num_sequences)}, torch::kFloat64), nll_sum})
-          .to(device);
+  // One all-reduce of [loss sum, sequences, NLL sums by position].
+  auto sums = torch::cat({loss_sum, torch::full({1}, static_cast<double>(result.num_sequences), sum_options), nll_sum});
   group.all_reduce_sum(sums);
   sums = sums.cpu();
-  loss_sum = sums[0].item<double>();
+  const double loss_total = sums[0].item<double>();
   result.num_sequences = static_cast<int64_t>(std::llround(sums[1].item<double>()));
   nll_sum = sums.slice(0, 2);
   result.num_dropped = loader->num_samples() - result.num_sequences;
   if (result.num_sequences == 0) return result;
-  result.loss = loss_sum / result.num_sequences;
+  result.loss = loss_total / result.num_sequences;
   auto mean = nll_sum / static_cast<double>(result.num_sequences);
   result.nll_by_position.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel());
   return result;

@@ -1,14 +1,19 @@
 #include "train/outer_optimizer.h"
 
 #include "model/param_filter.h"
+#include "util/torch_compat.h"
 
 namespace ttt {
 
-double global_norm(const std::vector<torch::Tensor>& grads) {
-  double sq = 0.0;
-  for (const auto& g : grads)
-    if (g.defined()) sq += g.to(torch::kFloat64).pow(2).sum().item<double>();
-  return std::sqrt(sq);
+torch::Tensor global_norm(const std::vector<torch::Tensor>& grads) {
+  // Summed one tensor after another in float64, the order a host loop would add them in.
+  torch::Tensor sq;
+  for (const auto& g : grads) {
+    if (!g.defined()) continue;
+    auto s = g.to(torch::kFloat64).pow(2).sum();
+    sq = sq.defined() ? sq + s : s;
+  }
+  return sq.defined() ? sq.sqrt() : torch::zeros({}, torch::kFloat64);
 }
 
 double logged_gradient_norm(double norm) { return std::sqrt(norm * norm + 1e-5); }
@@ -45,15 +50,11 @@ OuterOptimizer::OuterOptimizer(const OptimizerConfig& config, const std::vector<
   adamw_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(config.lr));
 }
 
-namespace {
-std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
-}  // namespace
-
 std::vector<std::pair<std::string, torch::Tensor>> OuterOptimizer::state_tensors() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   auto& state = adamw_->state();
   for (size_t i = 0; i < trainable_.size(); ++i) {
-    auto it = state.find(state_key(trainable_[i]));
+    auto it = state.find(optimizer_state_key(trainable_[i]));
     if (it == state.end()) continue;
     const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
     out.emplace_back("exp_avg." + trainable_names_[i], s.exp_avg());
@@ -93,7 +94,7 @@ void OuterOptimizer::load_state_tensors(const std::map<std::string, torch::Tenso
     s->step(count.item<int64_t>());
     s->exp_avg(avg->second.to(p.device(), p.scalar_type()).clone());
     s->exp_avg_sq(avg_sq->second.to(p.device(), p.scalar_type()).clone());
-    state[state_key(p)] = std::move(s);
+    state[optimizer_state_key(p)] = std::move(s);
   }
 }
 
@@ -102,13 +103,16 @@ void OuterOptimizer::zero_grad() {
     if (t.grad().defined()) t.mutable_grad() = torch::Tensor();
 }
 
-double OuterOptimizer::clip_gradients() {
+torch::Tensor OuterOptimizer::clip_gradients() {
   std::vector<torch::Tensor> grads;
   for (auto& t : trainable_) grads.push_back(t.grad());
-  const double norm = global_norm(grads);
-  if (config_.clip_gradient > 0 && norm >= config_.clip_gradient) {
+  auto norm = global_norm(grads);
+  if (config_.clip_gradient > 0) {
     torch::NoGradGuard no_grad;
-    const double scale = config_.clip_gradient / norm;
+    // The scale is chosen on the device; a factor of exactly 1 leaves unclipped gradients bitwise
+    // as they are.
+    const double clip = config_.clip_gradient;
+    const auto scale = torch::where(norm >= clip, clip / norm, torch::ones_like(norm));
     for (auto& g : grads)
       if (g.defined()) g.mul_(scale);
   }

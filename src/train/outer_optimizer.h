@@ -19,8 +19,9 @@ class OuterOptimizer {
   OuterOptimizer(const OptimizerConfig& config, const std::vector<std::string>& spec_outer, ModelWeights& weights);
 
   void zero_grad();
-  // Clips the accumulated gradients and returns their global norm before clipping.
-  double clip_gradients();
+  // Clips the accumulated gradients and returns their global norm before clipping: a float64
+  // scalar on their device, so clipping waits on nothing (no host synchronisation).
+  torch::Tensor clip_gradients();
   void step(double learning_rate);
 
   const std::vector<torch::Tensor>& trainable() const { return trainable_; }
@@ -40,8 +41,9 @@ class OuterOptimizer {
   std::unique_ptr<torch::optim::AdamW> adamw_;
 };
 
-// Global L2 norm of a set of gradients (undefined gradients count as zero).
-double global_norm(const std::vector<torch::Tensor>& grads);
+// Global L2 norm of a set of gradients (undefined gradients count as zero): a float64 scalar on
+// their device (on the CPU when none is defined).
+torch::Tensor global_norm(const std::vector<torch::Tensor>& grads);
 
 // The gradient norm as the reference logs it, sqrt(norm^2 + 1e-5) (its global_norm_safe), so
 // logged curves compare; clipping uses the plain norm.

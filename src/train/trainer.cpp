@@ -88,7 +88,7 @@ StepMetrics Trainer::train_step(int64_t step) {
 
   optimizer_->zero_grad();
   reducer_->begin_step();
-  double loss_sum = 0.0;
+  torch::Tensor loss_sum;  // float64 on the device: nothing waits on the device until the read below
   // Accumulation splits the host batch, so the samples of a step do not depend on accum_steps.
   const Batch host = *train_loader_->next();
   const auto inputs = host.input_ids.chunk(t.accum_steps, 0), targets = host.targets.chunk(t.accum_steps, 0),
@@ -97,13 +97,24 @@ StepMetrics Trainer::train_step(int64_t step) {
     const Batch batch = Batch{inputs[micro], targets[micro], masks[micro]}.to(device_);
     auto out = loss_and_backward(config_.model, weights_, batch, ttt, t.inner_remat_freq,
                                  1.0 / static_cast<double>(t.accum_steps));
-    loss_sum += out.loss.item<double>();
+    const auto loss = out.loss.detach().to(torch::kFloat64);
+    loss_sum = loss_sum.defined() ? loss_sum + loss : loss;
   }
   reducer_->finish_step();  // every rank now holds the gradient of the global batch
+  const auto norm_on_device = optimizer_->clip_gradients();
+  // The step's one host synchronisation: the loss summed over the ranks, the stop requests
+  // (SIGUSR1 on any rank stops them all after this same step) and the gradient norm, read
+  // together before the update is applied.
+  auto summed = torch::stack({loss_sum / static_cast<double>(t.accum_steps),
+                              torch::full({}, stop_requested() ? 1.0 : 0.0, loss_sum.options())});
+  group_->all_reduce_sum(summed);
+  const auto read_back = torch::cat({summed, norm_on_device.view({1}).to(summed.device())}).cpu();
+  const double* read = read_back.data_ptr<double>();
   StepMetrics m;
   m.step = step;
-  m.loss = group_->mean(loss_sum / static_cast<double>(t.accum_steps));
-  const double norm = optimizer_->clip_gradients();
+  m.loss = read[0] / static_cast<double>(group_->world_size());
+  stopped_by_signal_ = read[1] > 0.0;
+  const double norm = read[2];
   if (!std::isfinite(m.loss) || !std::isfinite(norm))
     throw std::runtime_error("non-finite " + std::string(std::isfinite(m.loss) ? "gradient" : "loss") + " at step " +
                              std::to_string(step) + "; stopped before applying it (no checkpoint was written from it)");
@@ -111,11 +122,9 @@ StepMetrics Trainer::train_step(int64_t step) {
   m.outer_learning_rate = outer_learning_rate(t.optimizer_outer, step);
   m.inner_learning_rate = ttt.enabled ? ttt.lr : 0.0;
   optimizer_->step(m.outer_learning_rate);
-  // What the ranks agree on after the step, in one reduction: it took as long as its slowest rank,
-  // and a stop request (SIGUSR1) that reached any rank stops them all after this same step.
-  const auto agreed = group_->max({monotonic_seconds() - start, stop_requested() ? 1.0 : 0.0});
-  m.tokens_per_second = static_cast<double>(t.global_batch_size * t.seq_length) / agreed[0];
-  stopped_by_signal_ = agreed[1] > 0.0;
+  // The gradient all-reduce keeps the ranks in step, so this rank's time is the step's. On a GPU
+  // the update is still queued here; it counts in the next step's time (the same in a steady run).
+  m.tokens_per_second = static_cast<double>(t.global_batch_size * t.seq_length) / (monotonic_seconds() - start);
   m.wall_time = monotonic_seconds() - start_time_;
   return m;
 }

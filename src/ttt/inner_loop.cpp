@@ -65,7 +65,8 @@ torch::Tensor suffix_forward(const ModelConfig& cfg, const ModelWeights& w, cons
                              const torch::Tensor& hidden, const RopeTable* rope) {
   auto x = hidden;
   for (int64_t j = 0; j < cfg.suffix_len; ++j)
-    x = block_forward_step(cfg, fast_block(cfg, w, ttt, state, j), x, state.caches[j], state.position, rope);
+    x = block_forward_step(cfg, fast_block(cfg, w, ttt, state, j), x, state.caches[j], state.position,
+                           ttt.suffix_attention, rope);
   state.position += hidden.size(1);
   return x;
 }

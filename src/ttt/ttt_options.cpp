@@ -47,6 +47,7 @@ TttOptions TttOptions::for_step(const Config& config, int64_t step) {
 TttOptions TttOptions::for_inference(const Config& config, bool test_time_training) {
   TttOptions o = for_step(config, 0);
   o.lr = config.training.optimizer_inner.lr;  // the full inner lr: past any warm-up
+  o.suffix_attention = AttentionKernel::kFused;
   if (!test_time_training) {
     o.enabled = false;
     o.inner.clear();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "model/attention.h"
 #include "model/param_layout.h"
 
 namespace ttt {
@@ -34,6 +35,9 @@ struct TttOptions {
   double lr = 0.0;    // effective inner learning rate
   double clip = 0.0;  // global-norm clip of a sequence's inner gradient (0: none)
   torch::ScalarType state_dtype = torch::kFloat32;
+  // The suffix blocks' attention: twice differentiable in training, where meta-learning
+  // differentiates the inner gradients; the fused kernel in evaluation and inference.
+  AttentionKernel suffix_attention = AttentionKernel::kMath;
 
   // Training at outer step `step` (its inner learning rate), and the evaluation that ends training
   // (at step total_steps - 1, as the reference does).

@@ -1,5 +1,6 @@
 #include "util/runtime.h"
 
+#include <cstdlib>
 #include <mutex>
 
 #include "util/allocator.h"
@@ -10,6 +11,11 @@ torch::Device setup_runtime(const BackendConfig& backend, int64_t local_rank) {
   static std::once_flag allocator_tuned;
   std::call_once(allocator_tuned, tune_allocator_for_tensors);
   if (backend.num_threads > 0) torch::set_num_threads(static_cast<int>(backend.num_threads));
+  if (backend.deterministic) {
+    // cuBLAS reproduces its results only with a fixed workspace, read when its handle is made.
+    setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+    at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  }
   torch::Device device(backend.device);
   if (device.is_cuda() && !device.has_index())
     device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));

@@ -10,7 +10,8 @@
 namespace ttt {
 
 // Tunes the allocator for large tensors (once per process, util/allocator.h), sets
-// backend.num_threads intra-op threads (0 keeps LibTorch's default) and returns backend.device;
+// backend.num_threads intra-op threads (0 keeps LibTorch's default), turns on deterministic
+// algorithms for backend.deterministic and returns backend.device;
 // "cuda" without an index is the process's own device, cuda:<local_rank> (dist/launch.h).
 // A CUDA device on a build or machine without CUDA is a ConfigError.
 torch::Device setup_runtime(const BackendConfig& backend, int64_t local_rank = 0);

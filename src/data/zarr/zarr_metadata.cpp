@@ -56,7 +56,7 @@ int64_t single_extent(const json& value, const std::string& what, const fs::path
 std::pair<std::string, json> codec_of(const json& value, const fs::path& file) {
   if (value.is_string()) return {value.get<std::string>(), json::object()};
   if (!value.is_object()) throw error_at(file, "each codec must be an object");
-  const std::string& name = string_of(member(value, "name", " in a codec", file), "codec name", file);
+  const std::string name = string_of(member(value, "name", " in a codec", file), "codec name", file);
   json configuration = json::object();
   if (auto it = value.find("configuration"); it != value.end()) {
     if (!it->is_object()) throw error_at(file, "codec '" + name + "' configuration must be an object");
@@ -69,18 +69,18 @@ void parse_bytes_codec(const json& configuration, const fs::path& file, ArrayLay
   auto it = configuration.find("endian");
   // The spec makes endian mandatory for multi-byte types, and all ours are multi-byte.
   if (it == configuration.end()) throw error_at(file, "bytes codec has no \"endian\"");
-  const std::string& endian = string_of(*it, "bytes codec endian", file);
+  const std::string endian = string_of(*it, "bytes codec endian", file);
   if (endian != "little" && endian != "big") throw error_at(file, "unsupported bytes codec endian '" + endian + "'");
   layout.big_endian = endian == "big";
 }
 
 void parse_blosc_codec(const json& configuration, const fs::path& file, ArrayLayout& layout) {
   const std::string where = " in the blosc codec configuration";
-  const std::string& cname = string_of(member(configuration, "cname", where, file), "blosc cname", file);
+  const std::string cname = string_of(member(configuration, "cname", where, file), "blosc cname", file);
   if (!blosc_has_compressor(cname)) throw error_at(file, "unsupported blosc cname '" + cname + "'");
   const int64_t clevel = integer_of(member(configuration, "clevel", where, file), "blosc clevel", file);
   if (clevel < 0 || clevel > 9) throw error_at(file, "blosc clevel " + std::to_string(clevel) + " is not in 0..9");
-  const std::string& shuffle = string_of(member(configuration, "shuffle", where, file), "blosc shuffle", file);
+  const std::string shuffle = string_of(member(configuration, "shuffle", where, file), "blosc shuffle", file);
   if (shuffle != "noshuffle" && shuffle != "shuffle" && shuffle != "bitshuffle")
     throw error_at(file, "unsupported blosc shuffle '" + shuffle + "'");
   // typesize and blocksize only tune compression; decoding reads them from each chunk's header.
@@ -117,7 +117,7 @@ void parse_codecs(const json& codecs, const fs::path& file, ArrayLayout& layout)
 
 void parse_chunk_key_encoding(const json& encoding, const fs::path& file, ArrayLayout& layout) {
   if (!encoding.is_object()) throw error_at(file, "\"chunk_key_encoding\" must be an object");
-  const std::string& name =
+  const std::string name =
       string_of(member(encoding, "name", " in chunk_key_encoding", file), "chunk_key_encoding name", file);
   if (name != "default" && name != "v2") throw error_at(file, "unsupported chunk_key_encoding '" + name + "'");
   std::string separator = name == "default" ? "/" : ".";
@@ -133,7 +133,7 @@ void parse_chunk_key_encoding(const json& encoding, const fs::path& file, ArrayL
 
 void parse_chunk_grid(const json& grid, const fs::path& file, ArrayLayout& layout) {
   if (!grid.is_object()) throw error_at(file, "\"chunk_grid\" must be an object");
-  const std::string& name = string_of(member(grid, "name", " in chunk_grid", file), "chunk_grid name", file);
+  const std::string name = string_of(member(grid, "name", " in chunk_grid", file), "chunk_grid name", file);
   if (name != "regular") throw error_at(file, "unsupported chunk_grid '" + name + "'");
   const json& configuration = member(grid, "configuration", " in chunk_grid", file);
   if (!configuration.is_object()) throw error_at(file, "chunk_grid configuration must be an object");
@@ -171,7 +171,7 @@ ArrayLayout parse_array_metadata(const std::string& text, const fs::path& file) 
   if (!root.is_object()) throw error_at(file, "metadata must be a JSON object");
   const int64_t format = integer_of(member(root, "zarr_format", "", file), "zarr_format", file);
   if (format != 3) throw error_at(file, "zarr_format is " + std::to_string(format) + ", expected 3");
-  const std::string& node_type = string_of(member(root, "node_type", "", file), "node_type", file);
+  const std::string node_type = string_of(member(root, "node_type", "", file), "node_type", file);
   if (node_type != "array") throw error_at(file, "node_type is '" + node_type + "', expected 'array'");
 
   // The spec: unknown top-level fields must be refused unless they say must_understand: false.
@@ -186,7 +186,7 @@ ArrayLayout parse_array_metadata(const std::string& text, const fs::path& file) 
   }
 
   ArrayLayout layout;
-  const std::string& dtype = string_of(member(root, "data_type", "", file), "data_type", file);
+  const std::string dtype = string_of(member(root, "data_type", "", file), "data_type", file);
   const DataType* type = find_data_type(dtype);
   if (!type) throw error_at(file, "unsupported data_type '" + dtype + "' (supported: int32, uint32, int64, uint16)");
   layout.dtype = *type;
