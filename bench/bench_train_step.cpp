@@ -5,7 +5,10 @@
 // the peak of a square matrix product in the compute dtype, measured in the same process after
 // the steps (--peak-size N, 0 skips it).
 // Run one case per process (scripts/bench_train_step.sh does) so the peak memory is the case's.
-//   bench_train_step [--steps N] [--warmup N] [--peak-size N] <config overrides...>
+// --save-case FILE writes the first step's inputs for bench/peer_pytorch.py: the initial weights and
+// the token batch as safetensors, with the model's settings and our loss and gradient norm of
+// that step in its metadata (key "case", JSON).
+//   bench_train_step [--steps N] [--warmup N] [--peak-size N] [--save-case FILE] <config overrides...>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -24,6 +27,7 @@
 #include "train/outer_optimizer.h"
 #include "ttt/sequence_loss.h"
 #include "util/runtime.h"
+#include "util/safetensors.h"
 #include "util/torch_compat.h"
 
 using namespace ttt;
@@ -56,11 +60,57 @@ double matmul_peak_flops(int64_t n, torch::ScalarType dtype, torch::Device devic
   return best;
 }
 
+// The first step's weights, batch and results, for a peer implementation to check against.
+void save_case(const std::string& path, const Config& cfg, const TttOptions& ttt, const OuterOptimizer& opt,
+               const ModelWeights& initial, const Batch& batch, double step_lr, double loss, double gradient_norm) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (size_t i = 0; i < initial.layout().size(); ++i)
+    tensors.emplace_back(initial.layout()[i].name, initial.tensors()[i].detach());
+  tensors.emplace_back("batch.input_ids", batch.input_ids);
+  tensors.emplace_back("batch.targets", batch.targets);
+  tensors.emplace_back("batch.loss_mask", batch.loss_mask);
+  const auto& m = cfg.model;
+  nlohmann::json inner = nlohmann::json::array();
+  for (const auto& p : ttt.inner) inner.push_back(p.name);
+  const nlohmann::json c = {{"train_mode", to_string(cfg.training.train_mode)},
+                            {"seq_modeling_block", to_string(m.seq_modeling_block)},
+                            {"num_hidden_layers", m.num_hidden_layers},
+                            {"hidden_size", m.hidden_size},
+                            {"num_attention_heads", m.num_attention_heads},
+                            {"intermediate_size", m.intermediate_size},
+                            {"suffix_len", m.suffix_len},
+                            {"prime", m.prime},
+                            {"sliding_window_size", m.sliding_window_size},
+                            {"mini_batch_size", m.mini_batch_size},
+                            {"rope_theta", m.rope_theta},
+                            {"rms_norm_eps", m.rms_norm_eps},
+                            {"qk_norm", m.qk_norm},
+                            {"pre_norm", m.pre_norm},
+                            {"post_norm", m.post_norm},
+                            {"tie_word_embeddings", m.tie_word_embeddings},
+                            {"compute_dtype", to_string(m.compute_dtype)},
+                            {"state_dtype", to_string(m.state_dtype)},
+                            {"inner_params", inner},
+                            {"trainable", opt.trainable_names()},
+                            {"inner_lr", ttt.lr},
+                            {"inner_clip", ttt.clip},
+                            {"step_lr", step_lr},
+                            {"b1", cfg.training.optimizer_outer.b1},
+                            {"b2", cfg.training.optimizer_outer.b2},
+                            {"outer_clip", cfg.training.optimizer_outer.clip_gradient},
+                            {"weight_decay", cfg.training.optimizer_outer.weight_decay},
+                            {"inner_remat_freq", cfg.training.inner_remat_freq},
+                            {"loss", loss},
+                            {"gradient_norm", gradient_norm}};
+  save_safetensors(path, tensors, {{"case", c.dump()}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int steps = 2, warmup = 1;
   int64_t peak_size = -1;  // -1: 4096 on the CPU, 8192 on a GPU
+  std::string case_path;
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -70,6 +120,8 @@ int main(int argc, char** argv) {
       warmup = std::stoi(argv[++i]);
     else if (a == "--peak-size" && i + 1 < argc)
       peak_size = std::stoll(argv[++i]);
+    else if (a == "--save-case" && i + 1 < argc)
+      case_path = argv[++i];
     else
       overrides.push_back(a);
   }
@@ -85,15 +137,20 @@ int main(int argc, char** argv) {
     auto loader = make_train_loader(dummy);
 
     const auto ttt = TttOptions::for_step(cfg, 0);
+    const double kLearningRate = 1e-4;
     double total = 0.0;
     reset_device_peak_memory(device);
     for (int s = 0; s < warmup + steps; ++s) {
       auto batch = loader->next()->to(device);
       const auto t0 = std::chrono::steady_clock::now();
+      const ModelWeights initial = s == 0 && !case_path.empty() ? w.clone() : ModelWeights();
       opt.zero_grad();
-      loss_and_backward(cfg.model, w, batch, ttt, cfg.training.inner_remat_freq, 1.0);
-      opt.clip_gradients();
-      opt.step(1e-4);
+      const auto out = loss_and_backward(cfg.model, w, batch, ttt, cfg.training.inner_remat_freq, 1.0);
+      const auto norm = opt.clip_gradients();
+      if (s == 0 && !case_path.empty())
+        save_case(case_path, cfg, ttt, opt, initial, batch, kLearningRate, out.loss.item<double>(),
+                  norm.item<double>());
+      opt.step(kLearningRate);
       synchronize(device);
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (s >= warmup) total += dt;
