@@ -19,6 +19,7 @@
 #include "infer/decoder.h"
 #include "infer/generate.h"
 #include "support/decoding.h"
+#include "support/dist_runs.h"
 #include "support/processes.h"
 #include "support/test_util.h"
 #include "support/tiny_model.h"
@@ -154,12 +155,7 @@ TEST(Cuda, KillNineAndResumeOnCudaIsBitwiseEqualToAnUninterruptedRun) {
   ASSERT_EQ(run(args("straight"), dir / "straight.log"), 0) << read_bytes(dir / "straight.log");
   const auto interrupted = dir / "ckpt" / "demo" / "interrupted";
   const pid_t pid = spawn(args("interrupted"), dir / "interrupted.log");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (complete_checkpoint_steps(interrupted.string()).empty() ||
-         complete_checkpoint_steps(interrupted.string()).back() < 2) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << read_bytes(dir / "interrupted.log");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  ASSERT_TRUE(wait_for_checkpoint(interrupted, 2, std::chrono::seconds(300))) << read_bytes(dir / "interrupted.log");
   kill(pid, SIGKILL);
   EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
   ASSERT_LT(complete_checkpoint_steps(interrupted.string()).back(), steps - 1) << "the run ended before the kill";

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/dist_runs.h"
 #include "support/processes.h"
 #include "train/checkpoint.h"
 #include "util/process_tag.h"
@@ -27,6 +28,7 @@ using ttt::testing::read_bytes;
 using ttt::testing::run;
 using ttt::testing::spawn;
 using ttt::testing::wait_exit;
+using ttt::testing::wait_for_checkpoint;
 
 fs::path temp_dir(const std::string& name) {
   auto p = fs::temp_directory_path() / ("ttt_resume_" + std::to_string(getpid()) + "_" + name);
@@ -71,12 +73,7 @@ TEST(Resume, KillNineAndResumeGivesBitwiseEqualWeights) {
 
   const auto interrupted = ckpt_dir(dir, "interrupted");
   pid_t pid = spawn(run_args(dir, "interrupted", steps), dir / "interrupted.log");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (complete_checkpoint_steps(interrupted.string()).size() < 1 ||
-         complete_checkpoint_steps(interrupted.string()).back() < 3) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << read_bytes(dir / "interrupted.log");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  ASSERT_TRUE(wait_for_checkpoint(interrupted, 3)) << read_bytes(dir / "interrupted.log");
   kill(pid, SIGKILL);
   EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
   const int64_t killed_after = complete_checkpoint_steps(interrupted.string()).back();

@@ -270,14 +270,11 @@ double ProcessGroup::mean(double value) {
   return t.item<double>() / static_cast<double>(world_size());
 }
 
-double ProcessGroup::max(double value) { return max(std::vector<double>{value})[0]; }
-
-std::vector<double> ProcessGroup::max(std::vector<double> values) {
-  if (!distributed()) return values;
-  auto t = torch::tensor(values, torch::TensorOptions().dtype(torch::kFloat64)).to(device_);
+double ProcessGroup::max(double value) {
+  if (!distributed()) return value;
+  auto t = torch::tensor({value}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   all_reduce_max(t);
-  t = t.cpu();
-  return {t.data_ptr<double>(), t.data_ptr<double>() + t.numel()};
+  return t.item<double>();
 }
 
 std::string describe(const ProcessGroup& group) {

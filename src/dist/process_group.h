@@ -62,7 +62,6 @@ class ProcessGroup {
   // A number every rank has, reduced over the ranks (for logging).
   double mean(double value);
   double max(double value);
-  std::vector<double> max(std::vector<double> values);  // element-wise, in one collective
   void barrier();
   // Small values through the store: rank 0's `value` on every rank; every rank's value, by rank.
   std::string broadcast_string(const std::string& value);

@@ -18,6 +18,7 @@
 #include "model/layers.h"
 #include "model/weights.h"
 #include "util/runtime.h"
+#include "util/torch_compat.h"
 
 namespace ttt {
 namespace {
@@ -114,7 +115,7 @@ LatencyResult measure_latency(const LatencyCase& c) {
     DecodeState state = start_decoding(cfg, ttt, weights);
     const auto start = std::chrono::steady_clock::now();
     read_tokens(cfg, ttt, weights, state, ids);
-    state.last_logits.sum().item<double>();  // waits for the device
+    synchronize(device);
     const double seconds = seconds_since(start);
     if (repeat == 0 || seconds < r.prefill_seconds) r.prefill_seconds = seconds;
     prefilled = state;
@@ -130,7 +131,7 @@ LatencyResult measure_latency(const LatencyCase& c) {
     const auto start = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < c.decode_tokens; ++i)
       read_tokens(cfg, ttt, weights, state, state.last_logits.argmax(-1, /*keepdim=*/true));
-    state.last_logits.sum().item<double>();
+    synchronize(device);
     const double ms = seconds_since(start) * 1000.0 / std::max<int64_t>(c.decode_tokens, 1);
     if (repeat == 0 || ms < r.decode_ms_per_token) r.decode_ms_per_token = ms;
   }

@@ -103,8 +103,9 @@ inline constexpr double kLossTolerance = 1e-4;
 
 // Waits until `checkpoint_dir` holds a complete checkpoint of step `step` or later; false after
 // two minutes.
-inline bool wait_for_checkpoint(const std::filesystem::path& checkpoint_dir, int64_t step) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+inline bool wait_for_checkpoint(const std::filesystem::path& checkpoint_dir, int64_t step,
+                                std::chrono::seconds limit = std::chrono::seconds(120)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     const auto steps = complete_checkpoint_steps(checkpoint_dir.string());
     if (!steps.empty() && steps.back() >= step) return true;
