@@ -8,14 +8,21 @@
 // --save-case FILE writes the first step's inputs for bench/peer_pytorch.py: the initial weights and
 // the token batch as safetensors, with the model's settings and our loss and gradient norm of
 // that step in its metadata (key "case", JSON).
-//   bench_train_step [--steps N] [--warmup N] [--peak-size N] [--save-case FILE] <config overrides...>
+// --profile FILE records the timed steps with LibTorch's profiler and writes, as JSON, every
+// operator with the shapes of its inputs: calls, total and self time (without the operators it
+// called); scripts/profile_summary.py prints it as a table.
+//   bench_train_step [--steps N] [--warmup N] [--peak-size N] [--save-case FILE] [--profile FILE]
+//                    <config overrides...>
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "config/loader.h"
@@ -26,6 +33,7 @@
 #include "train/memory_estimate.h"
 #include "train/outer_optimizer.h"
 #include "ttt/sequence_loss.h"
+#include "util/file_io.h"
 #include "util/runtime.h"
 #include "util/safetensors.h"
 #include "util/torch_compat.h"
@@ -58,6 +66,50 @@ double matmul_peak_flops(int64_t n, torch::ScalarType dtype, torch::Device devic
     best = std::max(best, 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) / dt);
   }
   return best;
+}
+
+// Self and total time of every (operator, input shapes) in the profiler's events, as JSON rows,
+// largest self time first. Each thread's push/pop events nest; a pop closes the latest push.
+nlohmann::json summarise_profile(const torch::autograd::profiler::thread_event_lists& threads) {
+  using torch::autograd::profiler::EventKind;
+  using torch::autograd::profiler::LegacyEvent;
+  struct Row {
+    double self_us = 0, total_us = 0;
+    int64_t calls = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Row> rows;
+  for (const auto& events : threads) {
+    struct Open {
+      const LegacyEvent* push;
+      double children_us;
+    };
+    std::vector<Open> stack;
+    for (const auto& e : events) {
+      if (e.kind() == EventKind::PushRange) {
+        stack.push_back({&e, 0.0});
+      } else if (e.kind() == EventKind::PopRange && !stack.empty()) {
+        const Open open = stack.back();
+        stack.pop_back();
+        const double us = open.push->cpuElapsedUs(e);
+        Row& row = rows[{open.push->name(), nlohmann::json(open.push->shapes()).dump()}];
+        row.self_us += us - open.children_us;
+        row.total_us += us;
+        row.calls += 1;
+        if (!stack.empty()) stack.back().children_us += us;
+      }
+    }
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [key, row] : rows)
+    out.push_back({{"op", key.first},
+                   {"shapes", nlohmann::json::parse(key.second)},
+                   {"self_ms", row.self_us / 1e3},
+                   {"total_ms", row.total_us / 1e3},
+                   {"calls", row.calls}});
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a["self_ms"].template get<double>() > b["self_ms"].template get<double>();
+  });
+  return out;
 }
 
 // The first step's weights, batch and results, for a peer implementation to check against.
@@ -108,9 +160,10 @@ void save_case(const std::string& path, const Config& cfg, const TttOptions& ttt
 }  // namespace
 
 int main(int argc, char** argv) {
+  ttt::prefer_passive_openmp_wait(argv);
   int steps = 2, warmup = 1;
   int64_t peak_size = -1;  // -1: 4096 on the CPU, 8192 on a GPU
-  std::string case_path;
+  std::string case_path, profile_path;
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -122,6 +175,8 @@ int main(int argc, char** argv) {
       peak_size = std::stoll(argv[++i]);
     else if (a == "--save-case" && i + 1 < argc)
       case_path = argv[++i];
+    else if (a == "--profile" && i + 1 < argc)
+      profile_path = argv[++i];
     else
       overrides.push_back(a);
   }
@@ -140,7 +195,16 @@ int main(int argc, char** argv) {
     const double kLearningRate = 1e-4;
     double total = 0.0;
     reset_device_peak_memory(device);
+    std::unique_ptr<torch::autograd::profiler::TLSLegacyProfilerGuard> profile;
+    nlohmann::json profile_rows;
     for (int s = 0; s < warmup + steps; ++s) {
+      if (s == warmup && !profile_path.empty())
+        profile = std::make_unique<torch::autograd::profiler::TLSLegacyProfilerGuard>(
+            torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU,
+                                                  /*report_input_shapes=*/true),
+            [&](const torch::autograd::profiler::thread_event_lists& events) {
+              profile_rows = summarise_profile(events);
+            });
       auto batch = loader->next()->to(device);
       const auto t0 = std::chrono::steady_clock::now();
       const ModelWeights initial = s == 0 && !case_path.empty() ? w.clone() : ModelWeights();
@@ -154,6 +218,10 @@ int main(int argc, char** argv) {
       synchronize(device);
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (s >= warmup) total += dt;
+    }
+    if (profile) {
+      profile.reset();  // stops the profiler and summarises its events
+      write_file_atomically(profile_path, profile_rows.dump(1) + "\n");
     }
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);

@@ -166,3 +166,42 @@ TEST(MetaGradient, SameSeedSameLossAndGradients) {
   };
   EXPECT_EQ(run(), run());
 }
+
+TEST(Recomputation, BlockByBlockGivesTheSameGradientsInBothModes) {
+  // model.remat_block=nothing_saveable (pretraining) and the meta prefix recompute the blocks one
+  // at a time from their inputs in the backward pass; the gradients must equal those of keeping
+  // the graph, also when only the blocks above some point train (float64).
+  for (TrainMode mode : {TrainMode::kPretrain, TrainMode::kMeta}) {
+    for (bool only_suffix_trains : {false, true}) {
+      auto cfg = ttt::testing::tiny_meta_config();
+      cfg.training.train_mode = mode;
+      cfg.model.num_hidden_layers = 4;  // 3 prefix blocks
+      cfg.training.seq_length = 16;
+      auto batch = ttt::testing::random_batch(2, 16, cfg.model.vocab_size, 17);
+      SCOPED_TRACE(std::string(mode == TrainMode::kMeta ? "meta" : "pretrain") +
+                   (only_suffix_trains ? " suffix" : " all"));
+      auto gradients = [&](bool recompute) {
+        auto model = cfg.model;
+        model.remat_block = recompute ? "nothing_saveable" : "";
+        auto w = ModelWeights::initialize(model, 23, torch::kFloat64);
+        for (size_t i = 0; i < w.tensors().size(); ++i)
+          w.tensors()[i].requires_grad_(!only_suffix_trains ||
+                                        w.layout()[i].split_name.find("suffix_blocks") != std::string::npos);
+        const auto ttt = TttOptions::for_step(cfg, 0);
+        auto out = loss_and_backward(model, w, batch, ttt, mode == TrainMode::kMeta && recompute ? 1 : 0, 0.5);
+        std::vector<torch::Tensor> grads;
+        for (auto& t : w.tensors()) grads.push_back(t.grad().defined() ? t.grad().clone() : torch::Tensor());
+        return std::make_pair(out.loss.item<double>(), grads);
+      };
+      const auto kept = gradients(false), recomputed = gradients(true);
+      const std::string what = std::string(mode == TrainMode::kMeta ? "meta" : "pretrain") +
+                               (only_suffix_trains ? ", suffix only" : ", all");
+      EXPECT_NEAR(recomputed.first, kept.first, 1e-12) << what;
+      for (size_t i = 0; i < kept.second.size(); ++i) {
+        ASSERT_EQ(recomputed.second[i].defined(), kept.second[i].defined()) << what << " param " << i;
+        if (kept.second[i].defined())
+          EXPECT_TRUE(torch::allclose(recomputed.second[i], kept.second[i], 1e-9, 1e-12)) << what << " param " << i;
+      }
+    }
+  }
+}

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "config/loader.h"
 #include "dist/process_group.h"
+#include "util/runtime.h"
 
 namespace ttt::cli {
 
@@ -29,6 +30,7 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 }  // namespace
 
 int main(int argc, char** argv) {
+  ttt::prefer_passive_openmp_wait(argv);
   // A write past a file-size limit fails with EFBIG (and a message) instead of killing the process.
   std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"ttt: End-to-End Test-Time Training (TTT-E2E) for long-context language models"};

@@ -79,9 +79,11 @@ struct ModelConfig {
   double embd_pdrop = 0.0;
   double attn_pdrop = 0.0;
   bool tie_word_embeddings = false;
-  // Rematerialisation policies of the reference (JAX checkpoint policy names inside a block).
-  // Parity only (config/schema.cpp flags every such field): recomputation here is chunk-level,
-  // through training.inner_remat_freq.
+  // Rematerialisation policies of the reference (JAX checkpoint policy names). remat_block =
+  // "nothing_saveable" recomputes pretraining's blocks one at a time in the backward pass (any
+  // other value keeps their graph); meta training always recomputes its prefix blocks that way
+  // (remat_prefix_block's default) and its chunks through training.inner_remat_freq. The rest are
+  // parity only (config/schema.cpp flags them).
   std::string remat_block;
   std::string remat_block_bwd;
   std::string remat_prefix_block = "nothing_saveable";

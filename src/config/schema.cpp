@@ -171,9 +171,11 @@ std::vector<FieldSpec> build_registry() {
       default_only(TTT_FIELD(model, embd_pdrop, Null), kDropout),
       default_only(TTT_FIELD(model, attn_pdrop, Null), kDropout),
       TTT_FIELD(model, tie_word_embeddings, Null),
-      parity(TTT_FIELD(model, remat_block, Null), kRemat),
+      TTT_FIELD(model, remat_block, Null),
       parity(TTT_FIELD(model, remat_block_bwd, Null), kRemat),
-      parity(TTT_FIELD(model, remat_prefix_block, Null), kRemat),
+      parity(TTT_FIELD(model, remat_prefix_block, Null),
+             "the prefix blocks' policy; meta training here always recomputes them block by block in the "
+             "backward pass (the reference's default, nothing_saveable)"),
       parity(TTT_FIELD(model, remat_attention, Null), kRemat),
       parity(TTT_FIELD(model, remat_attention_bwd, Null), kRemat),
       parity(TTT_FIELD(model, remat_mlp, Null), kRemat),

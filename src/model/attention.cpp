@@ -96,17 +96,38 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
   auto k = apply_rope(qkv.k, rope, 0);
   if (fused_attention_enabled() && window <= 0 && (segment <= 0 || T % segment == 0))
     return output_projection(cfg, w, fused_causal_attention(q, k, qkv.v, segment));
+  const auto blocks = full_sequence_query_blocks(T, window, segment);
+  if (blocks.size() == 1) {
+    auto qi = positions(0, T, x.device()).unsqueeze(1), ki = positions(0, T, x.device()).unsqueeze(0);
+    auto mask = qi >= ki;
+    if (window > 0) mask = mask & (qi - ki < window);
+    if (segment > 0) mask = mask & (qi.div(segment, "floor") == ki.div(segment, "floor"));
+    return output_projection(cfg, w, masked_attention(q, k, qkv.v, mask, AttentionKernel::kFused));
+  }
+  // Queries, keys and values are split once into the query blocks' pieces; a block's keys are
+  // the pieces it can see, joined. Slicing the whole sequence per block instead costs a
+  // sequence-sized gradient per block in the backward pass (quadratic in T).
+  const int64_t size = blocks[0].end - blocks[0].begin;
+  const auto q_pieces = q.split(size, 1), k_pieces = k.split(size, 1), v_pieces = qkv.v.split(size, 1);
+  auto keys_of = [&](const std::vector<torch::Tensor>& pieces, const QueryBlock& b) {
+    const int64_t first = b.first_key / size, last = (b.end - 1) / size;
+    auto joined = first == last
+                      ? pieces[first]
+                      : torch::cat(std::vector<torch::Tensor>(pieces.begin() + first, pieces.begin() + last + 1), 1);
+    return joined.slice(1, b.first_key - first * size, b.end - first * size);
+  };
   std::vector<torch::Tensor> outs;
-  for (const QueryBlock& b : full_sequence_query_blocks(T, window, segment)) {
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const QueryBlock& b = blocks[i];
     auto qi = positions(b.begin, b.end, x.device()).unsqueeze(1);
     auto ki = positions(b.first_key, b.end, x.device()).unsqueeze(0);
     auto mask = qi >= ki;
     if (window > 0) mask = mask & (qi - ki < window);
     if (segment > 0) mask = mask & (qi.div(segment, "floor") == ki.div(segment, "floor"));
-    outs.push_back(masked_attention(q.slice(1, b.begin, b.end), k.slice(1, b.first_key, b.end),
-                                    qkv.v.slice(1, b.first_key, b.end), mask, AttentionKernel::kFused));
+    outs.push_back(
+        masked_attention(q_pieces[i], keys_of(k_pieces, b), keys_of(v_pieces, b), mask, AttentionKernel::kFused));
   }
-  return output_projection(cfg, w, outs.size() == 1 ? outs[0] : torch::cat(outs, 1));
+  return output_projection(cfg, w, torch::cat(outs, 1));
 }
 
 torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x, KvCache& cache,

@@ -67,6 +67,46 @@ torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torc
   return h;
 }
 
+torch::Tensor blocks_forward_keeping_inputs(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h,
+                                            int64_t begin, int64_t end, std::vector<torch::Tensor>& inputs) {
+  torch::NoGradGuard no_grad;
+  const auto attn = full_sequence_attention(cfg, h.size(1));
+  inputs.clear();
+  for (int64_t i = begin; i < end; ++i) {
+    inputs.push_back(h);
+    h = block_forward(cfg, w.block(i), h, attn);
+  }
+  return h;
+}
+
+torch::Tensor blocks_backward_recomputing(const ModelConfig& cfg, const ModelWeights& w,
+                                          std::vector<torch::Tensor>& inputs, int64_t begin,
+                                          const torch::Tensor& d_output, bool input_needs_grad) {
+  const int64_t n = static_cast<int64_t>(inputs.size());
+  // needed[i]: the gradient of block begin + i's output is needed (it or a block below it has a
+  // weight that trains, or the input's producer does).
+  std::vector<bool> needed(n, input_needs_grad);
+  for (int64_t i = 0; i < n; ++i) {
+    BlockWeights block = w.block(begin + i);
+    bool trains = i > 0 ? needed[i - 1] : input_needs_grad;
+    for (int s = 0; s < kNumBlockSlots; ++s) {
+      const auto& t = block.slot(static_cast<BlockSlot>(s));
+      trains = trains || (t.defined() && t.requires_grad());
+    }
+    needed[i] = trains;
+  }
+  const auto attn = full_sequence_attention(cfg, d_output.size(1));
+  torch::Tensor d = d_output;
+  for (int64_t i = n - 1; i >= 0 && needed[i]; --i) {
+    auto input = inputs[i].detach().requires_grad_(true);
+    torch::autograd::backward({block_forward(cfg, w.block(begin + i), input, attn)}, {d});
+    d = input.grad().defined() ? input.grad() : torch::zeros_like(input);
+    inputs[i] = torch::Tensor();
+    if (i == 0 && !input_needs_grad) return torch::Tensor();
+  }
+  return n > 0 && needed[0] ? d : torch::Tensor();
+}
+
 torch::Tensor prefix_forward(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids) {
   return blocks_forward(cfg, w, embed(cfg, w, ids), 0, first_suffix_layer(cfg));
 }

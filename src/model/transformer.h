@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include <vector>
+
 #include "config/config.h"
 #include "model/attention.h"
 #include "model/weights.h"
@@ -39,6 +41,20 @@ torch::Tensor block_forward_step_growing(const ModelConfig& cfg, const BlockWeig
 // Blocks [begin, end) over the whole sequence at once: h [B, T, D] -> [B, T, D].
 torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h, int64_t begin,
                              int64_t end);
+
+// Recomputation block by block (the reference's `nothing_saveable` block policies): a forward
+// pass without a graph keeps only each block's input; the backward pass recomputes one block at a
+// time from its input, in reverse, so it holds one block's graph.
+// Blocks [begin, end) without a graph: returns their output and sets `inputs` to each block's input.
+torch::Tensor blocks_forward_keeping_inputs(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h,
+                                            int64_t begin, int64_t end, std::vector<torch::Tensor>& inputs);
+// Accumulates into .grad the gradient of the blocks' weights given d_output, the gradient of the
+// output of blocks [begin, begin + inputs.size()), and returns that of their input (undefined when
+// neither the input nor any block below the top one needs it: `input_needs_grad` says whether the
+// input's producer trains). Releases the inputs as it goes.
+torch::Tensor blocks_backward_recomputing(const ModelConfig& cfg, const ModelWeights& w,
+                                          std::vector<torch::Tensor>& inputs, int64_t begin,
+                                          const torch::Tensor& d_output, bool input_needs_grad);
 
 // Embedding and the prefix blocks (the blocks test-time training never changes) over the whole
 // sequence: ids [B, T] -> [B, T, D].

@@ -110,12 +110,12 @@ SequenceLoss meta_loss_backward(const ModelConfig& cfg, const ModelWeights& w, c
   const int64_t B = batch.input_ids.size(0), b = cfg.mini_batch_size, C = batch.input_ids.size(1) / b;
   const int64_t G = (C + chunks_per_group - 1) / chunks_per_group;
 
-  // Forward, as meta_loss without a graph, remembering the fast state at each group's start.
-  torch::Tensor prefix;
-  {
-    torch::NoGradGuard no_grad;
-    prefix = prefix_forward(cfg, w, batch.input_ids);
-  }
+  // Forward, as meta_loss without a graph, remembering the input of every prefix block (the
+  // reference's remat_prefix_block=nothing_saveable) and the fast state at each group's start.
+  const int64_t prefix_blocks = first_suffix_layer(cfg);
+  std::vector<torch::Tensor> block_inputs;
+  const torch::Tensor prefix =
+      blocks_forward_keeping_inputs(cfg, w, embed(cfg, w, batch.input_ids), 0, prefix_blocks, block_inputs);
   FastState state = init_fast_state(cfg, w, ttt, B, /*through_outer=*/false);
   std::vector<FastState> group_start;
   std::vector<torch::Tensor> chunk_losses, chunk_nll;
@@ -168,21 +168,22 @@ SequenceLoss meta_loss_backward(const ModelConfig& cfg, const ModelWeights& w, c
     d_prefix[g] = grad_or_zeros(prefix_group);
   }
 
-  // The initial fast weights are the outer weights broadcast to every sequence, and the prefix
-  // output comes from the embedding and prefix blocks: push the remaining gradients into them.
-  std::vector<torch::Tensor> outputs, grad_outputs;
-  FastState initial = init_fast_state(cfg, w, ttt, B, /*through_outer=*/true);
-  for (size_t k = 0; k < initial.weights.size(); ++k)
-    if (initial.weights[k].requires_grad()) {
-      outputs.push_back(initial.weights[k]);
-      grad_outputs.push_back(d_weights[k]);
-    }
-  auto prefix_with_graph = prefix_forward(cfg, w, batch.input_ids);
-  if (prefix_with_graph.requires_grad()) {
-    outputs.push_back(prefix_with_graph);
-    grad_outputs.push_back(torch::cat(d_prefix, 1));
+  // The initial fast weights are the outer weights broadcast to every sequence: their gradient
+  // goes to the outer weights.
+  {
+    std::vector<torch::Tensor> outputs, grad_outputs;
+    FastState initial = init_fast_state(cfg, w, ttt, B, /*through_outer=*/true);
+    for (size_t k = 0; k < initial.weights.size(); ++k)
+      if (initial.weights[k].requires_grad()) {
+        outputs.push_back(initial.weights[k]);
+        grad_outputs.push_back(d_weights[k]);
+      }
+    if (!outputs.empty()) torch::autograd::backward(outputs, grad_outputs);
   }
-  if (!outputs.empty()) torch::autograd::backward(outputs, grad_outputs);
+  // The prefix output comes from the embedding and the prefix blocks.
+  const bool embedding_trains = w.wte().requires_grad();
+  auto d_embedded = blocks_backward_recomputing(cfg, w, block_inputs, 0, torch::cat(d_prefix, 1), embedding_trains);
+  if (embedding_trains) torch::autograd::backward({embed(cfg, w, batch.input_ids)}, {d_embedded});
   return sequence_loss_of(chunk_losses, chunk_nll);
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "model/layers.h"
 #include "model/transformer.h"
 
 namespace ttt {
@@ -19,12 +20,46 @@ void check_whole_chunks(const ModelConfig& cfg, const Batch& batch) {
                       " is not a multiple of model.mini_batch_size " + std::to_string(cfg.mini_batch_size));
 }
 
+// The pretraining loss of the final hidden states [B, T, D] (before the final norm).
+SequenceLoss pretrain_loss_of_hidden(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& hidden,
+                                     const Batch& batch, int64_t head_slice_elements) {
+  const int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1), chunk = std::min(cfg.mini_batch_size, T);
+  // d(loss)/d(nll) of the loss below: each chunk's mean over its valid targets, then the mean over
+  // chunks and sequences.
+  auto mask = batch.loss_mask.to(accumulation_dtype(hidden.scalar_type())).view({B, T / chunk, chunk});
+  auto token_weights = (mask / mask.sum(-1, /*keepdim=*/true).clamp_min(1e-10) / static_cast<double>(B * (T / chunk)));
+  auto nll = head_token_nll(cfg, w, hidden, batch.targets, token_weights.view({B, T}), head_slice_elements);
+  auto per_sequence = chunked_loss(nll, batch.loss_mask, chunk);
+  return SequenceLoss{per_sequence.mean(), per_sequence, nll.detach()};
+}
+
+// Pretraining with model.remat_block=nothing_saveable: the blocks run without a graph, keeping
+// their inputs, and are recomputed one at a time in the backward pass.
+SequenceLoss pretrain_loss_backward_recomputing(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch,
+                                                double scale) {
+  std::vector<torch::Tensor> inputs;
+  torch::Tensor top;
+  {
+    torch::NoGradGuard no_grad;
+    top = blocks_forward_keeping_inputs(cfg, w, embed(cfg, w, batch.input_ids), 0, cfg.num_hidden_layers, inputs);
+  }
+  auto hidden = top.requires_grad_(true);
+  auto out = pretrain_loss_of_hidden(cfg, w, hidden, batch, kHeadSliceElements);
+  (out.loss * scale).backward();
+  const bool embedding_trains = w.wte().requires_grad();
+  auto d_embedded = blocks_backward_recomputing(cfg, w, inputs, 0, hidden.grad(), embedding_trains);
+  if (embedding_trains) torch::autograd::backward({embed(cfg, w, batch.input_ids)}, {d_embedded});
+  out.loss = out.loss.detach();
+  out.per_sequence = out.per_sequence.detach();
+  return out;
+}
+
 }  // namespace
 
-SequenceLoss pretrain_loss(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch) {
-  auto nll = token_nll(full_sequence_logits(cfg, w, batch.input_ids), batch.targets);
-  auto per_sequence = chunked_loss(nll, batch.loss_mask, std::min(cfg.mini_batch_size, nll.size(1)));
-  return SequenceLoss{per_sequence.mean(), per_sequence, nll.detach()};
+SequenceLoss pretrain_loss(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch,
+                           int64_t head_slice_elements) {
+  auto hidden = blocks_forward(cfg, w, embed(cfg, w, batch.input_ids), 0, cfg.num_hidden_layers);
+  return pretrain_loss_of_hidden(cfg, w, hidden, batch, head_slice_elements);
 }
 
 SequenceLoss sequence_loss(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch, const TttOptions& ttt) {
@@ -39,6 +74,8 @@ SequenceLoss loss_and_backward(const ModelConfig& cfg, const ModelWeights& w, co
     check_whole_chunks(cfg, batch);
     if (remat_every > 0) return meta_loss_backward(cfg, w, batch, ttt, remat_every, scale);
   }
+  if (!ttt.enabled && cfg.remat_block == "nothing_saveable")
+    return pretrain_loss_backward_recomputing(cfg, w, batch, scale);
   auto out = ttt.enabled ? meta_loss(cfg, w, batch, ttt, /*create_graph=*/true) : pretrain_loss(cfg, w, batch);
   (out.loss * scale).backward();
   out.loss = out.loss.detach();

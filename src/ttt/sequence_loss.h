@@ -9,13 +9,16 @@
 
 #include "config/config.h"
 #include "data/batch.h"
+#include "model/head_loss.h"
 #include "model/weights.h"
 #include "ttt/inner_loop.h"
 
 namespace ttt {
 
-// The whole model over the whole sequence, no test-time training.
-SequenceLoss pretrain_loss(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch);
+// The whole model over the whole sequence, no test-time training. The LM head runs in slices of
+// at most `head_slice_elements` logits (model/head_loss.h).
+SequenceLoss pretrain_loss(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch,
+                           int64_t head_slice_elements = kHeadSliceElements);
 
 // Evaluation: the meta loss (inner steps, no outer graph) when test-time training is enabled,
 // else the pretrain loss. Throws ConfigError when a meta sequence is not a whole number of chunks.

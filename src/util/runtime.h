@@ -16,4 +16,12 @@ namespace ttt {
 // A CUDA device on a build or machine without CUDA is a ConfigError.
 torch::Device setup_runtime(const BackendConfig& backend, int64_t local_rank = 0);
 
+// LibTorch's intra-op threads (libgomp here) spin between parallel regions by default, on the
+// cores OpenBLAS's own threads need for the matrix products: with two of each on two cores a step
+// ran 2-3x slower than with one. libgomp reads OMP_WAIT_POLICY once, when it loads, so a program
+// that wants it passive must set it before it starts: when the variable is unset this sets it
+// and re-executes the program with the same arguments (same process id); a value already set
+// (any value) is kept. Call first thing in main(). TTT's programs do.
+void prefer_passive_openmp_wait(char** argv);
+
 }  // namespace ttt
