@@ -77,7 +77,7 @@ nlohmann::json summarise_profile(const torch::autograd::profiler::thread_event_l
     double self_us = 0, total_us = 0;
     int64_t calls = 0;
   };
-  std::map<std::pair<std::string, std::string>, Row> rows;
+  std::map<std::pair<std::string, std::vector<std::vector<int64_t>>>, Row> rows;
   for (const auto& events : threads) {
     struct Open {
       const LegacyEvent* push;
@@ -91,7 +91,7 @@ nlohmann::json summarise_profile(const torch::autograd::profiler::thread_event_l
         const Open open = stack.back();
         stack.pop_back();
         const double us = open.push->cpuElapsedUs(e);
-        Row& row = rows[{open.push->name(), nlohmann::json(open.push->shapes()).dump()}];
+        Row& row = rows[{open.push->name(), open.push->shapes()}];
         row.self_us += us - open.children_us;
         row.total_us += us;
         row.calls += 1;
@@ -102,7 +102,7 @@ nlohmann::json summarise_profile(const torch::autograd::profiler::thread_event_l
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [key, row] : rows)
     out.push_back({{"op", key.first},
-                   {"shapes", nlohmann::json::parse(key.second)},
+                   {"shapes", key.second},
                    {"self_ms", row.self_us / 1e3},
                    {"total_ms", row.total_us / 1e3},
                    {"calls", row.calls}});

@@ -97,13 +97,6 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
   if (fused_attention_enabled() && window <= 0 && (segment <= 0 || T % segment == 0))
     return output_projection(cfg, w, fused_causal_attention(q, k, qkv.v, segment));
   const auto blocks = full_sequence_query_blocks(T, window, segment);
-  if (blocks.size() == 1) {
-    auto qi = positions(0, T, x.device()).unsqueeze(1), ki = positions(0, T, x.device()).unsqueeze(0);
-    auto mask = qi >= ki;
-    if (window > 0) mask = mask & (qi - ki < window);
-    if (segment > 0) mask = mask & (qi.div(segment, "floor") == ki.div(segment, "floor"));
-    return output_projection(cfg, w, masked_attention(q, k, qkv.v, mask, AttentionKernel::kFused));
-  }
   // Queries, keys and values are split once into the query blocks' pieces; a block's keys are
   // the pieces it can see, joined. Slicing the whole sequence per block instead costs a
   // sequence-sized gradient per block in the backward pass (quadratic in T).
@@ -127,7 +120,7 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
     outs.push_back(
         masked_attention(q_pieces[i], keys_of(k_pieces, b), keys_of(v_pieces, b), mask, AttentionKernel::kFused));
   }
-  return output_projection(cfg, w, torch::cat(outs, 1));
+  return output_projection(cfg, w, outs.size() == 1 ? outs[0] : torch::cat(outs, 1));
 }
 
 torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x, KvCache& cache,

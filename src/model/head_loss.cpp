@@ -11,14 +11,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// NLL of a slice of rows: x [r, D] and weight [D, V] in the compute dtype; also the log-probabilities.
-std::pair<torch::Tensor, torch::Tensor> slice_nll(const torch::Tensor& x, const torch::Tensor& weight,
-                                                  const torch::Tensor& targets) {
-  auto logits = torch::matmul(x, weight);
-  auto logp = torch::log_softmax(logits.to(accumulation_dtype(logits)), -1);
-  return {-logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1), logp};
-}
-
 // nll = NLL(x @ weight, targets) over rows x [N, D]; see the header. The forward pass keeps the
 // gradients of sum(token_weights * nll) with respect to x (per token, unweighted: rows scale) and
 // weight; the backward pass scales them by the multiple of token_weights it receives.
@@ -32,8 +24,9 @@ struct FusedHeadNll : public torch::autograd::Function<FusedHeadNll> {
     for (int64_t r0 = 0; r0 < N; r0 += rows) {
       const int64_t r1 = std::min(N, r0 + rows);
       const auto xs = x.slice(0, r0, r1), ts = targets.slice(0, r0, r1);
-      auto [nll_s, logp] = slice_nll(xs, weight, ts);
-      nll.slice(0, r0, r1).copy_(nll_s);
+      auto logits = torch::matmul(xs, weight);
+      auto logp = torch::log_softmax(logits.to(accumulation_dtype(logits)), -1);
+      nll.slice(0, r0, r1).copy_(-logp.gather(-1, ts.unsqueeze(-1)).squeeze(-1));
       // d nll_t / d logits_t = softmax_t - onehot(target_t).
       auto d_logits = logp.exp_().scatter_add_(-1, ts.unsqueeze(-1), torch::full({r1 - r0, 1}, -1.0, logp.options()));
       grad_x.slice(0, r0, r1).copy_(torch::matmul(d_logits.to(weight.scalar_type()), weight.t()));
@@ -75,17 +68,17 @@ torch::Tensor head_token_nll(const ModelConfig& cfg, const ModelWeights& w, cons
   auto x = rms_norm(h, w.ln_f(), cfg.rms_norm_eps);
   const auto compute = compute_dtype(x, cfg.compute_dtype);
   x = x.to(compute).reshape({B * n, -1});
-  const auto weight = cfg.tie_word_embeddings ? w.wte().to(compute).t() : w.lm_head().to(compute);
+  const auto weight = lm_head_weight(cfg, w, compute);
   const auto flat_targets = targets.reshape({B * n});
   const int64_t rows = std::max<int64_t>(1, slice_elements / V);
   if (torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad()))
     return FusedHeadNll::apply(x, weight, flat_targets, token_weights.reshape({B * n}).detach(), rows).view({B, n});
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> pieces;
-  for (int64_t r0 = 0; r0 < B * n; r0 += rows)
-    pieces.push_back(slice_nll(x.slice(0, r0, std::min(B * n, r0 + rows)), weight,
-                               flat_targets.slice(0, r0, std::min(B * n, r0 + rows)))
-                         .first);
+  for (int64_t r0 = 0; r0 < B * n; r0 += rows) {
+    const int64_t r1 = std::min(B * n, r0 + rows);
+    pieces.push_back(token_nll(torch::matmul(x.slice(0, r0, r1), weight), flat_targets.slice(0, r0, r1)));
+  }
   return torch::cat(pieces).view({B, n});
 }
 

@@ -67,44 +67,34 @@ torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torc
   return h;
 }
 
-torch::Tensor blocks_forward_keeping_inputs(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h,
-                                            int64_t begin, int64_t end, std::vector<torch::Tensor>& inputs) {
+torch::Tensor forward_keeping_block_inputs(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids,
+                                           int64_t end, std::vector<torch::Tensor>& inputs) {
   torch::NoGradGuard no_grad;
-  const auto attn = full_sequence_attention(cfg, h.size(1));
+  const auto attn = full_sequence_attention(cfg, ids.size(1));
+  auto h = embed(cfg, w, ids);
   inputs.clear();
-  for (int64_t i = begin; i < end; ++i) {
+  for (int64_t i = 0; i < end; ++i) {
     inputs.push_back(h);
     h = block_forward(cfg, w.block(i), h, attn);
   }
   return h;
 }
 
-torch::Tensor blocks_backward_recomputing(const ModelConfig& cfg, const ModelWeights& w,
-                                          std::vector<torch::Tensor>& inputs, int64_t begin,
-                                          const torch::Tensor& d_output, bool input_needs_grad) {
+void backward_recomputing_blocks(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids,
+                                 std::vector<torch::Tensor>& inputs, const torch::Tensor& d_output) {
   const int64_t n = static_cast<int64_t>(inputs.size());
-  // needed[i]: the gradient of block begin + i's output is needed (it or a block below it has a
-  // weight that trains, or the input's producer does).
-  std::vector<bool> needed(n, input_needs_grad);
-  for (int64_t i = 0; i < n; ++i) {
-    BlockWeights block = w.block(begin + i);
-    bool trains = i > 0 ? needed[i - 1] : input_needs_grad;
-    for (int s = 0; s < kNumBlockSlots; ++s) {
-      const auto& t = block.slot(static_cast<BlockSlot>(s));
-      trains = trains || (t.defined() && t.requires_grad());
-    }
-    needed[i] = trains;
-  }
+  // trains_below[i]: the embedding or one of blocks [0, i) has a weight that trains.
+  std::vector<bool> trains_below(n + 1, w.wte().requires_grad());
+  for (int64_t i = 0; i < n; ++i) trains_below[i + 1] = trains_below[i] || w.block_requires_grad(i);
   const auto attn = full_sequence_attention(cfg, d_output.size(1));
   torch::Tensor d = d_output;
-  for (int64_t i = n - 1; i >= 0 && needed[i]; --i) {
-    auto input = inputs[i].detach().requires_grad_(true);
-    torch::autograd::backward({block_forward(cfg, w.block(begin + i), input, attn)}, {d});
-    d = input.grad().defined() ? input.grad() : torch::zeros_like(input);
+  for (int64_t i = n - 1; i >= 0 && trains_below[i + 1]; --i) {
+    auto input = inputs[i].detach().requires_grad_(trains_below[i]);
+    torch::autograd::backward({block_forward(cfg, w.block(i), input, attn)}, {d});
+    d = input.grad();
     inputs[i] = torch::Tensor();
-    if (i == 0 && !input_needs_grad) return torch::Tensor();
   }
-  return n > 0 && needed[0] ? d : torch::Tensor();
+  if (w.wte().requires_grad()) torch::autograd::backward({embed(cfg, w, ids)}, {d});
 }
 
 torch::Tensor prefix_forward(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids) {
@@ -118,8 +108,11 @@ torch::Tensor full_sequence_logits(const ModelConfig& cfg, const ModelWeights& w
 torch::Tensor lm_head(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h) {
   auto x = rms_norm(h, w.ln_f(), cfg.rms_norm_eps);
   const auto compute = compute_dtype(x, cfg.compute_dtype);
-  if (cfg.tie_word_embeddings) return torch::matmul(x.to(compute), w.wte().to(compute).t());
-  return torch::matmul(x.to(compute), w.lm_head().to(compute));
+  return torch::matmul(x.to(compute), lm_head_weight(cfg, w, compute));
+}
+
+torch::Tensor lm_head_weight(const ModelConfig& cfg, const ModelWeights& w, torch::ScalarType compute) {
+  return cfg.tie_word_embeddings ? w.wte().to(compute).t() : w.lm_head().to(compute);
 }
 
 torch::Tensor token_nll(const torch::Tensor& logits, const torch::Tensor& targets) {

@@ -45,16 +45,15 @@ torch::Tensor blocks_forward(const ModelConfig& cfg, const ModelWeights& w, torc
 // Recomputation block by block (the reference's `nothing_saveable` block policies): a forward
 // pass without a graph keeps only each block's input; the backward pass recomputes one block at a
 // time from its input, in reverse, so it holds one block's graph.
-// Blocks [begin, end) without a graph: returns their output and sets `inputs` to each block's input.
-torch::Tensor blocks_forward_keeping_inputs(const ModelConfig& cfg, const ModelWeights& w, torch::Tensor h,
-                                            int64_t begin, int64_t end, std::vector<torch::Tensor>& inputs);
-// Accumulates into .grad the gradient of the blocks' weights given d_output, the gradient of the
-// output of blocks [begin, begin + inputs.size()), and returns that of their input (undefined when
-// neither the input nor any block below the top one needs it: `input_needs_grad` says whether the
-// input's producer trains). Releases the inputs as it goes.
-torch::Tensor blocks_backward_recomputing(const ModelConfig& cfg, const ModelWeights& w,
-                                          std::vector<torch::Tensor>& inputs, int64_t begin,
-                                          const torch::Tensor& d_output, bool input_needs_grad);
+// The embedding and blocks [0, end) without a graph: returns their output and sets `inputs` to
+// each block's input.
+torch::Tensor forward_keeping_block_inputs(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids,
+                                           int64_t end, std::vector<torch::Tensor>& inputs);
+// Given d_output, the gradient of the output of the embedding and blocks [0, inputs.size()),
+// accumulates into .grad the gradient of every weight of theirs that trains; stops below the
+// lowest one. Releases the inputs as it goes.
+void backward_recomputing_blocks(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& ids,
+                                 std::vector<torch::Tensor>& inputs, const torch::Tensor& d_output);
 
 // Embedding and the prefix blocks (the blocks test-time training never changes) over the whole
 // sequence: ids [B, T] -> [B, T, D].
@@ -65,6 +64,8 @@ torch::Tensor full_sequence_logits(const ModelConfig& cfg, const ModelWeights& w
 
 // Final RMSNorm and the output head (tied: h @ wte^T): [B, T, D] -> logits [B, T, V].
 torch::Tensor lm_head(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h);
+// The output head's weight as a [D, V] matrix in the compute dtype (wte^T when tied).
+torch::Tensor lm_head_weight(const ModelConfig& cfg, const ModelWeights& w, torch::ScalarType compute);
 
 // Per-token negative log-likelihood in float32 (float64 logits stay float64): [B, T].
 torch::Tensor token_nll(const torch::Tensor& logits, const torch::Tensor& targets);

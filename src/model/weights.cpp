@@ -104,6 +104,12 @@ BlockWeights ModelWeights::block(int64_t i) const {
   return b;
 }
 
+bool ModelWeights::block_requires_grad(int64_t i) const {
+  for (const int64_t index : block_params_[i])
+    if (index >= 0 && tensors_[index].requires_grad()) return true;
+  return false;
+}
+
 void ModelWeights::set_requires_grad(bool on) {
   for (auto& t : tensors_) t.requires_grad_(on);
 }

@@ -55,6 +55,8 @@ class ModelWeights {
   int64_t output_width() const { return lm_head_ >= 0 ? tensors_[lm_head_].size(1) : tensors_[wte_].size(0); }
   // Block i (0-based over all layers); suffix blocks of a prime model include their prime MLP.
   BlockWeights block(int64_t i) const;
+  // Whether a parameter of block i requires grad.
+  bool block_requires_grad(int64_t i) const;
 
   void set_requires_grad(bool on);
   ModelWeights to(torch::ScalarType dtype) const;  // differentiable cast (no copy for the same dtype)

@@ -112,10 +112,9 @@ SequenceLoss meta_loss_backward(const ModelConfig& cfg, const ModelWeights& w, c
 
   // Forward, as meta_loss without a graph, remembering the input of every prefix block (the
   // reference's remat_prefix_block=nothing_saveable) and the fast state at each group's start.
-  const int64_t prefix_blocks = first_suffix_layer(cfg);
   std::vector<torch::Tensor> block_inputs;
   const torch::Tensor prefix =
-      blocks_forward_keeping_inputs(cfg, w, embed(cfg, w, batch.input_ids), 0, prefix_blocks, block_inputs);
+      forward_keeping_block_inputs(cfg, w, batch.input_ids, first_suffix_layer(cfg), block_inputs);
   FastState state = init_fast_state(cfg, w, ttt, B, /*through_outer=*/false);
   std::vector<FastState> group_start;
   std::vector<torch::Tensor> chunk_losses, chunk_nll;
@@ -181,9 +180,7 @@ SequenceLoss meta_loss_backward(const ModelConfig& cfg, const ModelWeights& w, c
     if (!outputs.empty()) torch::autograd::backward(outputs, grad_outputs);
   }
   // The prefix output comes from the embedding and the prefix blocks.
-  const bool embedding_trains = w.wte().requires_grad();
-  auto d_embedded = blocks_backward_recomputing(cfg, w, block_inputs, 0, torch::cat(d_prefix, 1), embedding_trains);
-  if (embedding_trains) torch::autograd::backward({embed(cfg, w, batch.input_ids)}, {d_embedded});
+  backward_recomputing_blocks(cfg, w, batch.input_ids, block_inputs, torch::cat(d_prefix, 1));
   return sequence_loss_of(chunk_losses, chunk_nll);
 }
 

@@ -38,17 +38,11 @@ SequenceLoss pretrain_loss_of_hidden(const ModelConfig& cfg, const ModelWeights&
 SequenceLoss pretrain_loss_backward_recomputing(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch,
                                                 double scale) {
   std::vector<torch::Tensor> inputs;
-  torch::Tensor top;
-  {
-    torch::NoGradGuard no_grad;
-    top = blocks_forward_keeping_inputs(cfg, w, embed(cfg, w, batch.input_ids), 0, cfg.num_hidden_layers, inputs);
-  }
-  auto hidden = top.requires_grad_(true);
+  auto hidden =
+      forward_keeping_block_inputs(cfg, w, batch.input_ids, cfg.num_hidden_layers, inputs).requires_grad_(true);
   auto out = pretrain_loss_of_hidden(cfg, w, hidden, batch, kHeadSliceElements);
   (out.loss * scale).backward();
-  const bool embedding_trains = w.wte().requires_grad();
-  auto d_embedded = blocks_backward_recomputing(cfg, w, inputs, 0, hidden.grad(), embedding_trains);
-  if (embedding_trains) torch::autograd::backward({embed(cfg, w, batch.input_ids)}, {d_embedded});
+  backward_recomputing_blocks(cfg, w, batch.input_ids, inputs, hidden.grad());
   out.loss = out.loss.detach();
   out.per_sequence = out.per_sequence.detach();
   return out;
