@@ -36,6 +36,7 @@
 #include "util/file_io.h"
 #include "util/runtime.h"
 #include "util/safetensors.h"
+#include "util/strings.h"
 #include "util/torch_compat.h"
 
 using namespace ttt;
@@ -260,8 +261,11 @@ int main(int argc, char** argv) {
       j["mfu"] = model_flops / peak;
     }
     std::cout << j.dump() << std::endl;
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << first_line(e.what_without_backtrace()) << std::endl;  // no backtrace
+    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
+    std::cerr << "error: " << first_line(e.what()) << std::endl;
     return 1;
   }
   return 0;

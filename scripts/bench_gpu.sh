@@ -15,6 +15,11 @@ TTT="$BUILD/ttt"
 BATCH="${BATCH:-8}"
 MAX_BATCH="${MAX_BATCH:-256}"
 log() { printf '[bench_gpu] %s\n' "$*" >&2; }
+# Libraries unpacked by scripts/cuda_build.sh from .deps (their own dependencies are not on the
+# programs' run paths).
+if [ -d "$ROOT/.deps/prefix/usr/lib/x86_64-linux-gnu" ]; then
+  export LD_LIBRARY_PATH="$ROOT/.deps/prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 
 for size in 125m 1b; do
   for variant in e2e fa; do

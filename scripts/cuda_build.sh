@@ -47,6 +47,9 @@ unpack() {
   find "$prefix" -name '*.pc' -exec sed -i "s|^prefix=/usr\$|prefix=$prefix/usr|" {} +
   export PKG_CONFIG_PATH="$prefix/usr/lib/x86_64-linux-gnu/pkgconfig:$prefix/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   PREFIX_PATH="$prefix/usr"
+  # The libraries' own dependencies (libblosc -> libsnappy) are not on the build tree's run paths;
+  # test discovery runs the test programs during the build.
+  export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   log "unpacked $(ls "$dir"/*.deb | wc -l) packages into $prefix"
 }
 

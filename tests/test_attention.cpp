@@ -200,3 +200,35 @@ TEST(Attention, FusedKernelEqualsTheMathKernel) {
       },
       x, /*gradient=*/false);
 }
+
+// model.rope_precision: fp32 computes the angles as the reference does (float32 frequency,
+// float32 position, float32 product), fp64 in float64. Both against plain C++ arithmetic, at
+// the first positions and at the end of a 128K context, where the float32 angle has drifted.
+TEST(Rope, TablesFollowTheirPrecisionAndFloat32DriftsAtLongContext) {
+  const int64_t d = 64, far = 131072 - 64;
+  const double theta = 500000.0;
+  for (const int64_t begin : {int64_t{0}, far}) {
+    const auto t32 = rope_table(d, theta, begin, begin + 64, torch::kFloat64, torch::kCPU, RopePrecision::kFloat32);
+    const auto t64 = rope_table(d, theta, begin, begin + 64, torch::kFloat64, torch::kCPU, RopePrecision::kFloat64);
+    double worst32 = 0, worst64 = 0, drift = 0;
+    for (int64_t p = begin; p < begin + 64; ++p) {
+      for (int64_t i = 0; i < d / 2; ++i) {
+        const float inv32 =
+            1.0f / std::pow(static_cast<float>(theta), static_cast<float>(2 * i) / static_cast<float>(d));
+        const float angle32 = static_cast<float>(p) * inv32;
+        const double angle64 = static_cast<double>(p) * std::pow(theta, -static_cast<double>(2 * i) / d);
+        const double c32 = t32.cos[p - begin][i].item<double>(), c64 = t64.cos[p - begin][i].item<double>();
+        worst32 = std::max(worst32, std::abs(c32 - std::cos(angle32)));
+        worst64 = std::max(worst64, std::abs(c64 - std::cos(angle64)));
+        drift = std::max(drift, std::abs(c32 - c64));
+      }
+    }
+    SCOPED_TRACE("positions from " + std::to_string(begin));
+    EXPECT_LT(worst32, 1e-6);   // float32 cos of the float32 angle
+    EXPECT_LT(worst64, 1e-12);  // float64 throughout
+    if (begin == far)
+      EXPECT_GT(drift, 1e-3);  // the reference's table is not the exact one out there
+    else
+      EXPECT_LT(drift, 1e-4);
+  }
+}

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "support/dist_runs.h"
+#include "support/process_groups.h"
 
 namespace fs = std::filesystem;
 using namespace ttt;
@@ -56,11 +57,18 @@ void expect_two_ranks_match_one(const std::string& variant) {
 
 }  // namespace
 
-TEST(Dist, TwoRanksTrainTheWeightsOfOneProcessMeta) { expect_two_ranks_match_one("e2e"); }
+TEST(Dist, TwoRanksTrainTheWeightsOfOneProcessMeta) {
+  REQUIRE_CPU_PROCESS_GROUPS();
+  expect_two_ranks_match_one("e2e");
+}
 
-TEST(Dist, TwoRanksTrainTheWeightsOfOneProcessPretrain) { expect_two_ranks_match_one("fa"); }
+TEST(Dist, TwoRanksTrainTheWeightsOfOneProcessPretrain) {
+  REQUIRE_CPU_PROCESS_GROUPS();
+  expect_two_ranks_match_one("fa");
+}
 
 TEST(Dist, KillNineOfBothRanksThenResumeIsBitwise) {
+  REQUIRE_CPU_PROCESS_GROUPS();
   auto dir = fresh_temp_dir("kill_both");
   const int64_t steps = 8;
   ASSERT_TRUE(all_succeed(launch(run_args(dir, "straight", "e2e", steps), dir, "straight", 2), dir, "straight"));
@@ -83,6 +91,7 @@ TEST(Dist, KillNineOfBothRanksThenResumeIsBitwise) {
 }
 
 TEST(Dist, ALostRankEndsTheOthersWithinTheTimeoutNamingIt) {
+  REQUIRE_CPU_PROCESS_GROUPS();
   for (int victim : {1, 0}) {
     SCOPED_TRACE("killed rank " + std::to_string(victim));
     auto dir = fresh_temp_dir("lost_" + std::to_string(victim));
@@ -136,6 +145,7 @@ TEST(Dist, AnUnreachableMasterOrATakenPortFailsWithinTheTimeout) {
 }
 
 TEST(Dist, RanksWithDifferentConfigurationsAreRefusedNamingTheKey) {
+  REQUIRE_CPU_PROCESS_GROUPS();
   auto dir = fresh_temp_dir("mismatch");
   const int port = free_port();
   auto a = run_args(dir, "mismatch", "e2e", 2), b = a;
@@ -178,6 +188,7 @@ bool have_command(const std::string& name) {
 }  // namespace
 
 TEST(Dist, TorchrunLaunchesItAndRestartsItFromTheLastCheckpoint) {
+  REQUIRE_CPU_PROCESS_GROUPS();
   if (!have_command("torchrun")) GTEST_SKIP() << "torchrun is not installed (Debian: apt install python3-torch)";
   auto dir = fresh_temp_dir("torchrun");
   const int64_t steps = 8;
@@ -220,6 +231,7 @@ TEST(Dist, TorchrunLaunchesItAndRestartsItFromTheLastCheckpoint) {
 }
 
 TEST(Dist, TwoHostsJoinedByAVethPairTrainTheWeightsOfOneProcess) {
+  REQUIRE_CPU_PROCESS_GROUPS();
   // Two network namespaces stand for two hosts: each has only its end of a veth pair, and the
   // master address is the other namespace's.
   const std::string tag = std::to_string(getpid() % 100000);

@@ -8,6 +8,7 @@
 
 #include "dist/grad_reducer.h"
 #include "support/free_port.h"
+#include "support/process_groups.h"
 
 using namespace ttt;
 
@@ -81,10 +82,12 @@ void run_steps(ProcessGroup& group, bool overlap, int64_t bucket_bytes) {
 }  // namespace
 
 TEST(GradientReducer, AveragesAccumulatedGradientsOverRanks) {
+  REQUIRE_CPU_PROCESS_GROUPS();
   on_two_ranks([](ProcessGroup& group) { run_steps(group, /*overlap=*/false, /*bucket_bytes=*/64); });
 }
 
 TEST(GradientReducer, OverlapGivesTheSameAverages) {
+  REQUIRE_CPU_PROCESS_GROUPS();
   on_two_ranks([](ProcessGroup& group) { run_steps(group, /*overlap=*/true, /*bucket_bytes=*/64); });
 }
 
@@ -100,6 +103,7 @@ TEST(GradientReducer, OneProcessLeavesGradientsAlone) {
 }
 
 TEST(ProcessGroup, CollectivesAndStoreExchanges) {
+  REQUIRE_CPU_PROCESS_GROUPS();
   on_two_ranks([](ProcessGroup& group) {
     auto t = torch::full({3}, static_cast<double>(group.rank() + 1), torch::kFloat64);
     group.all_reduce_sum(t);

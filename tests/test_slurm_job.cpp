@@ -11,6 +11,7 @@
 #include "config/loader.h"
 #include "dist/slurm_job.h"
 #include "support/dist_runs.h"
+#include "support/process_groups.h"
 
 namespace fs = std::filesystem;
 using namespace ttt;
@@ -163,6 +164,7 @@ TEST(SlurmJob, TheScriptRequeuesARunStoppedBeforeTheTimeLimitAtMostMaxNumTimeout
 }
 
 TEST(SlurmJob, ASubmittedJobTrainsTheWeightsOfOneProcessAndResumesBitwiseAfterATimeLimit) {
+  REQUIRE_CPU_PROCESS_GROUPS();
   auto dir = fresh_temp_dir("slurm_job");
   write_fake_slurm(dir / "bin");
   const int64_t steps = 16;

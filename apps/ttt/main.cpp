@@ -11,6 +11,7 @@
 #include "config/loader.h"
 #include "dist/process_group.h"
 #include "util/runtime.h"
+#include "util/strings.h"
 
 namespace ttt::cli {
 
@@ -22,12 +23,6 @@ void add_overrides_option(CLI::App& command, std::vector<std::string>& overrides
 }
 
 }  // namespace ttt::cli
-
-namespace {
-
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
-}  // namespace
 
 int main(int argc, char** argv) {
   ttt::prefer_passive_openmp_wait(argv);
@@ -57,7 +52,7 @@ int main(int argc, char** argv) {
     for (auto* sub : app.get_subcommands()) return runs.at(sub)();
   } catch (const ttt::DistError& e) {
     // A peer is lost: leave now, without the destructors that would wait on it.
-    std::cerr << "error: " << first_line(e.what()) << std::endl;
+    std::cerr << "error: " << ttt::first_line(e.what()) << std::endl;
     std::_Exit(1);
   } catch (const ttt::ConfigError& e) {
     std::cerr << "config error: " << e.what() << std::endl;
@@ -65,10 +60,10 @@ int main(int argc, char** argv) {
   } catch (const c10::Error& e) {
     // Bad input is caught where it is read; this is the last line of defence: LibTorch's message
     // without its backtrace.
-    std::cerr << "error: " << first_line(e.what_without_backtrace()) << std::endl;
+    std::cerr << "error: " << ttt::first_line(e.what_without_backtrace()) << std::endl;
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << first_line(e.what()) << std::endl;
+    std::cerr << "error: " << ttt::first_line(e.what()) << std::endl;
     return 1;
   }
   return 0;

@@ -62,6 +62,13 @@ const std::vector<std::pair<HydraMode, std::string>>& enum_spellings<HydraMode>(
   return s;
 }
 
+template <>
+const std::vector<std::pair<RopePrecision, std::string>>& enum_spellings<RopePrecision>() {
+  static const std::vector<std::pair<RopePrecision, std::string>> s = {{RopePrecision::kFloat32, "fp32"},
+                                                                       {RopePrecision::kFloat64, "fp64"}};
+  return s;
+}
+
 const std::string& require(const std::optional<std::string>& value, const std::string& key) {
   if (!value) {
     throw ConfigError(key + " is not set (" + std::string(kMissingMarker) + "); set it in a config file or on the " +

@@ -24,6 +24,7 @@ enum class LoadPart { kNone, kParams, kAll };                    // "none" | "pa
 enum class OptimizerType { kAdamW, kSGD };                       // "adamw" | "sgd"
 enum class FeedForwardPrime { kSwiGLU };                         // "swiglu" (the only one in the reference)
 enum class HydraMode { kRun, kMultirun };                        // "RUN" | "MULTIRUN"
+enum class RopePrecision { kFloat32, kFloat64 };                 // "fp32" (the reference's) | "fp64"
 
 // An enum's spellings: the first one of each value is canonical (what to_yaml writes); later
 // ones are accepted aliases.
@@ -43,6 +44,8 @@ template <>
 const std::vector<std::pair<FeedForwardPrime, std::string>>& enum_spellings<FeedForwardPrime>();
 template <>
 const std::vector<std::pair<HydraMode, std::string>>& enum_spellings<HydraMode>();
+template <>
+const std::vector<std::pair<RopePrecision, std::string>>& enum_spellings<RopePrecision>();
 
 // The canonical spelling of a value ("meta", "SWA", "bf16", ...).
 template <typename E>
@@ -96,6 +99,10 @@ struct ModelConfig {
   std::string remat_multiple_gd;
   SeqModelingBlock seq_modeling_block = SeqModelingBlock::kSelfAttention;
   double rope_theta = 10000.0;
+  // How the RoPE angles pos * theta^(-2i/d) are computed. fp32: as the reference does, position and
+  // frequency rounded to float32 and multiplied in float32 (its checkpoints were trained with it;
+  // the angle's error grows with the position, ~1e-2 rad at 128K). fp64: in float64, rounded once.
+  RopePrecision rope_precision = RopePrecision::kFloat32;
   int64_t output_size = 32000;             // lm_head width when embeddings are not tied
   DType compute_dtype = DType::kBFloat16;  // matmuls
   DType param_dtype = DType::kFloat32;     // stored parameters

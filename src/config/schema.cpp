@@ -185,6 +185,7 @@ std::vector<FieldSpec> build_registry() {
       parity(TTT_FIELD(model, remat_multiple_gd, Null), kRemat),
       TTT_FIELD(model, seq_modeling_block, Null),
       positive_up_to(TTT_FIELD(model, rope_theta, Null), 1e12L),
+      TTT_FIELD(model, rope_precision, Null),
       in_range(TTT_FIELD(model, output_size, Null), 1, kMaxVocab),
       TTT_FIELD(model, compute_dtype, Null),
       TTT_FIELD(model, param_dtype, Null),

@@ -2,10 +2,10 @@
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef USE_C10D_GLOO
+#ifdef TTT_C10D_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
-#ifdef USE_C10D_NCCL
+#ifdef TTT_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #include <arpa/inet.h>
@@ -23,6 +23,7 @@
 
 #include "config/loader.h"
 #include "util/checksum.h"
+#include "util/strings.h"
 #include "util/torch_compat.h"
 
 namespace ttt {
@@ -56,7 +57,7 @@ std::string local_address_towards(const std::string& host, int port) {
   return text;
 }
 
-#ifdef USE_C10D_GLOO
+#ifdef TTT_C10D_GLOO
 // The network device Gloo binds: GLOO_SOCKET_IFNAME as PyTorch reads it, else the address of this
 // host on the route to the master (loopback for a local master), which every rank can reach when
 // the master can be reached at all.
@@ -66,8 +67,6 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const LaunchInfo& launch)
   return c10d::ProcessGroupGloo::createDeviceForHostname(local_address_towards(launch.master_addr, launch.master_port));
 }
 #endif
-
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 std::string seconds(std::chrono::milliseconds t) { return std::to_string(t.count() / 1000) + " s"; }
 
@@ -160,7 +159,7 @@ ProcessGroup::ProcessGroup(const LaunchInfo& launch, torch::Device device, std::
   try {
     auto group_store = c10::make_intrusive<c10d::PrefixStore>("collectives", impl_->store);
     if (device.is_cuda()) {
-#ifdef USE_C10D_NCCL
+#ifdef TTT_C10D_NCCL
       auto options = c10d::ProcessGroupNCCL::Options::create();
       options->timeout = timeout;
       impl_->collectives = c10::make_intrusive<c10d::ProcessGroupNCCL>(group_store, static_cast<int>(launch.rank),
@@ -170,7 +169,7 @@ ProcessGroup::ProcessGroup(const LaunchInfo& launch, torch::Device device, std::
                         " in a distributed run needs a LibTorch built with NCCL (this one has none)");
 #endif
     } else {
-#ifdef USE_C10D_GLOO
+#ifdef TTT_C10D_GLOO
       auto options = c10d::ProcessGroupGloo::Options::create(timeout);
       options->devices.push_back(gloo_device(launch));
       impl_->collectives = c10::make_intrusive<c10d::ProcessGroupGloo>(group_store, static_cast<int>(launch.rank),
@@ -362,6 +361,14 @@ void check_same_config(ProcessGroup& group, const Config& config) {
     }
   }
   throw ConfigError("rank " + std::to_string(differing) + " resolved a different configuration than rank 0 " + key);
+}
+
+bool cpu_process_groups_available() {
+#ifdef TTT_C10D_GLOO
+  return true;
+#else
+  return false;
+#endif
 }
 
 }  // namespace ttt

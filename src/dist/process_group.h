@@ -83,6 +83,10 @@ class ProcessGroup {
 // "rank 0 of 2 (torchrun, rendezvous 127.0.0.1:29500)".
 std::string describe(const ProcessGroup& group);
 
+// Whether this build can make process groups on the CPU: Gloo's headers were found beside LibTorch
+// (a PyTorch wheel ships none). CUDA groups need NCCL instead.
+bool cpu_process_groups_available();
+
 // The group of this process in the run `launch` describes (a group of one when it is not
 // distributed), with backend.dist_timeout_s as the timeout.
 std::unique_ptr<ProcessGroup> make_process_group(const Config& config, const LaunchInfo& launch, torch::Device device);

@@ -37,7 +37,8 @@ torch::Tensor positions(int64_t start, int64_t end, torch::Device device) {
 
 RopeTable attention_rope_table(const ModelConfig& cfg, int64_t begin, int64_t end, torch::ScalarType acc,
                                torch::Device device) {
-  return rope_table(cfg.hidden_size / cfg.num_attention_heads, cfg.rope_theta, begin, end, acc, device);
+  return rope_table(cfg.hidden_size / cfg.num_attention_heads, cfg.rope_theta, begin, end, acc, device,
+                    cfg.rope_precision);
 }
 
 KvCache empty_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType dtype, torch::Device device) {

@@ -48,9 +48,12 @@ torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& w1, const torc
 }
 
 RopeTable rope_table(int64_t head_dim, double theta, int64_t begin, int64_t end, torch::ScalarType acc,
-                     torch::Device device) {
-  auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(device);
-  auto inv_freq = torch::pow(theta, -torch::arange(0, head_dim, 2, opts) / static_cast<double>(head_dim));  // [d/2]
+                     torch::Device device, RopePrecision precision) {
+  const bool fp32 = precision == RopePrecision::kFloat32;
+  auto opts = torch::TensorOptions().dtype(fp32 ? torch::kFloat32 : torch::kFloat64).device(device);
+  auto exponents = torch::arange(0, head_dim, 2, opts) / static_cast<double>(head_dim);  // [d/2]
+  // The reference's float32 table: 1 / theta^(2i/d), the power and the reciprocal in float32.
+  auto inv_freq = fp32 ? 1.0 / torch::pow(theta, exponents) : torch::pow(theta, -exponents);
   auto positions = torch::arange(begin, end, torch::TensorOptions().dtype(torch::kInt64).device(device));
   auto angles = positions.to(opts).unsqueeze(1) * inv_freq.unsqueeze(0);  // [T, d/2]
   return RopeTable{angles.cos().to(acc), angles.sin().to(acc), begin, end};

@@ -22,10 +22,10 @@ torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& w1, const torc
                      DType compute);
 
 // Interleaved (complex-pair) rotary embedding: pairs (x[2i], x[2i+1]) of a head rotate by the
-// angle pos * theta^(-2i/d). The angles of a range of positions are computed once, in float64,
-// and kept as cos/sin rounded to the accumulation dtype (float32; float64 for float64 models):
-// exact enough at 128K positions, and reusable when the same positions come back (decoding
-// rotates the window's local positions at every token).
+// angle pos * theta^(-2i/d). The angles of a range of positions are computed once, with
+// `precision` (model.rope_precision: float32 as the reference computes them, or float64), and kept
+// as cos/sin in the accumulation dtype (float32; float64 for float64 models), reusable when the
+// same positions come back (decoding rotates the window's local positions at every token).
 struct RopeTable {
   torch::Tensor cos, sin;  // [end - begin, d/2]
   int64_t begin = 0, end = 0;
@@ -35,7 +35,7 @@ struct RopeTable {
   }
 };
 RopeTable rope_table(int64_t head_dim, double theta, int64_t begin, int64_t end, torch::ScalarType acc,
-                     torch::Device device);
+                     torch::Device device, RopePrecision precision);
 
 // x [B, T, H, d] holding the tokens at positions first .. first + T - 1 (all inside `table`) ->
 // rotated x, computed in the table's dtype and returned in x's.

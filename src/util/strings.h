@@ -12,6 +12,8 @@ std::string trim(std::string_view text);
 // `text` with every line break (CR, LF) replaced by a space: for one-line error messages that quote input.
 std::string single_line(std::string_view text);
 bool starts_with(std::string_view text, std::string_view prefix);
+// The text up to its first newline (error messages: LibTorch appends backtraces and context lines).
+std::string first_line(std::string_view text);
 bool ends_with(std::string_view text, std::string_view suffix);
 
 // Splits on every occurrence of `separator` (empty pieces are kept).
