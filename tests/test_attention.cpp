@@ -3,8 +3,11 @@
 // covers the sequence, and the window mask hides exactly what it should.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 
+#include "model/layers.h"
 #include "model/transformer.h"
 #include "model/weights.h"
 #include "support/tiny_model.h"
@@ -202,8 +205,9 @@ TEST(Attention, FusedKernelEqualsTheMathKernel) {
 }
 
 // model.rope_precision: fp32 computes the angles as the reference does (float32 frequency,
-// float32 position, float32 product), fp64 in float64. Both against plain C++ arithmetic, at
-// the first positions and at the end of a 128K context, where the float32 angle has drifted.
+// float32 position, float32 product; the frequency's power rounded from float64, layers.cpp), fp64
+// in float64. Both against plain C++ arithmetic, at the first positions and at the end of a 128K
+// context, where the float32 angle has drifted.
 TEST(Rope, TablesFollowTheirPrecisionAndFloat32DriftsAtLongContext) {
   const int64_t d = 64, far = 131072 - 64;
   const double theta = 500000.0;
@@ -213,8 +217,8 @@ TEST(Rope, TablesFollowTheirPrecisionAndFloat32DriftsAtLongContext) {
     double worst32 = 0, worst64 = 0, drift = 0;
     for (int64_t p = begin; p < begin + 64; ++p) {
       for (int64_t i = 0; i < d / 2; ++i) {
-        const float inv32 =
-            1.0f / std::pow(static_cast<float>(theta), static_cast<float>(2 * i) / static_cast<float>(d));
+        const float exponent = static_cast<float>(2 * i) / static_cast<float>(d);
+        const float inv32 = 1.0f / static_cast<float>(std::pow(theta, static_cast<double>(exponent)));
         const float angle32 = static_cast<float>(p) * inv32;
         const double angle64 = static_cast<double>(p) * std::pow(theta, -static_cast<double>(2 * i) / d);
         const double c32 = t32.cos[p - begin][i].item<double>(), c64 = t64.cos[p - begin][i].item<double>();

@@ -510,6 +510,22 @@ TEST(ResolvedConfig, RoundTripGivesIdenticalYaml) {
   fs::remove(file);
 }
 
+// A resolved config from before model.rope_precision existed ran with the float64 table; one
+// that records the field keeps it; a freshly composed config takes the reference's fp32.
+TEST(ResolvedConfig, RopePrecisionOfConfigsWrittenBeforeTheFieldIsFloat64) {
+  const Config composed = load({"+experiment=tiny/pretrain/pretrain-tiny-e2e"});
+  EXPECT_EQ(composed.model.rope_precision, RopePrecision::kFloat32);
+  const std::string yaml = to_yaml(composed);
+  const std::string line = "  rope_precision: fp32\n";
+  ASSERT_NE(yaml.find(line), std::string::npos);
+  std::string older = yaml;
+  older.erase(older.find(line), line.size());
+  EXPECT_EQ(parse_resolved_config(yaml, "now.yaml").model.rope_precision, RopePrecision::kFloat32);
+  EXPECT_EQ(parse_resolved_config(older, "older.yaml").model.rope_precision, RopePrecision::kFloat64);
+  EXPECT_EQ(parse_resolved_config(older, "older.yaml", {"model.rope_precision=fp32"}).model.rope_precision,
+            RopePrecision::kFloat32);
+}
+
 TEST(ResolvedConfig, YamlListsEveryFieldWithMissingMarkers) {
   const std::string yaml = to_yaml(load({"+experiment=125m/extension/ext-125m-fa-32K"}));
   for (const std::string line :

@@ -69,6 +69,32 @@ TEST(MemoryEstimate, ActivationsFollowThePerRankBatchAndTheRecomputation) {
   EXPECT_GT(meta("0"), meta("1"));
 }
 
+TEST(MemoryEstimate, BlockRecomputationAndTheSlicedHeadCountWhatTheyKeep) {
+  // model.remat_block=nothing_saveable keeps one block's graph instead of all four, plus the
+  // blocks' inputs: less than the whole graph, more than a quarter of it.
+  const auto fa = [](const std::string& remat) {
+    return estimate_training_memory(tiny("fa", {"training.seq_length=4096", "model.remat_block=" + remat}), 1);
+  };
+  const MemoryEstimate whole = fa("''"), blockwise = fa("nothing_saveable");
+  EXPECT_LT(blockwise.activations, whole.activations);
+  EXPECT_GT(blockwise.activations, whole.activations / 4);
+  EXPECT_NE(blockwise.activation_peak.find("remat_block"), std::string::npos);
+  // A Llama-3 vocabulary over 8K tokens is sliced (2^26 logits at a time): 8K more tokens cost
+  // less than their fp32 logits, where an unsliced head keeps about three times that.
+  const auto head = [](int64_t tokens) {
+    return estimate_training_memory(
+               tiny("fa", {"model.vocab_size=128256", "model.output_size=128256", "model.bos_token_id=128000",
+                           "model.eos_token_id=128001", "training.global_batch_size=1", "model.mini_batch_size=256",
+                           "training.seq_length=" + std::to_string(tokens)}),
+               1)
+        .activations;
+  };
+  const double V = 128256, logits_fp32 = 4 * V;
+  EXPECT_LT(head(16384) - head(8192), 8192 * logits_fp32);  // kept log-probabilities alone: 3x that
+  // Below the budget the log-probabilities are kept: 256 more tokens cost at least their logits.
+  EXPECT_GT(head(512) - head(256), 256 * logits_fp32);
+}
+
 TEST(MemoryEstimate, SizesParseAndBadInputIsRefusedNamingIt) {
   EXPECT_EQ(parse_byte_size("80GiB", "x"), 80.0 * 1024 * 1024 * 1024);
   EXPECT_EQ(parse_byte_size("1.5TB", "x"), 1.5e12);

@@ -483,7 +483,11 @@ Config parse_resolved_config(const std::string& text, const std::string& path,
   } catch (const YAML::Exception& error) {
     throw ConfigError(path + ": " + error.what());
   }
-  RawConfig raw = raw_from_config(Config{});
+  // A resolved config records every field; one without model.rope_precision was written before
+  // that field existed, by a run that computed its RoPE table in float64.
+  Config written_before_the_field;
+  written_before_the_field.model.rope_precision = RopePrecision::kFloat64;
+  RawConfig raw = raw_from_config(written_before_the_field);
   merge_yaml(raw, node, "", path);
   for (const std::string& spelled : overrides) {
     const CommandLineWord word = parse_word(spelled);

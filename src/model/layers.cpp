@@ -51,9 +51,18 @@ RopeTable rope_table(int64_t head_dim, double theta, int64_t begin, int64_t end,
                      torch::Device device, RopePrecision precision) {
   const bool fp32 = precision == RopePrecision::kFloat32;
   auto opts = torch::TensorOptions().dtype(fp32 ? torch::kFloat32 : torch::kFloat64).device(device);
-  auto exponents = torch::arange(0, head_dim, 2, opts) / static_cast<double>(head_dim);  // [d/2]
-  // The reference's float32 table: 1 / theta^(2i/d), the power and the reciprocal in float32.
-  auto inv_freq = fp32 ? 1.0 / torch::pow(theta, exponents) : torch::pow(theta, -exponents);
+  torch::Tensor inv_freq;  // [d/2]
+  if (fp32) {
+    // The reference's float32 frequencies 1 / theta^(2i/d): the exponent and the reciprocal in
+    // float32, the power rounded to float32. The power is taken in float64 on the CPU, so that
+    // every device gets the same bits (float32 pow differs by an ulp between libraries, and an ulp
+    // of frequency is ~1e-2 rad of angle at 128K).
+    auto exponents = torch::arange(0, head_dim, 2, torch::kFloat32) / static_cast<double>(head_dim);
+    auto powers = torch::pow(theta, exponents.to(torch::kFloat64)).to(torch::kFloat32);
+    inv_freq = (1.0 / powers).to(device);
+  } else {
+    inv_freq = torch::pow(theta, -torch::arange(0, head_dim, 2, opts) / static_cast<double>(head_dim));
+  }
   auto positions = torch::arange(begin, end, torch::TensorOptions().dtype(torch::kInt64).device(device));
   auto angles = positions.to(opts).unsqueeze(1) * inv_freq.unsqueeze(0);  // [T, d/2]
   return RopeTable{angles.cos().to(acc), angles.sin().to(acc), begin, end};

@@ -9,24 +9,6 @@ namespace ttt {
 
 namespace {
 
-const std::string kBlocks = "language_model.model.h.blocks.";
-const std::string kPrimeStorage = "language_model.model.h.prime_storage.";
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-// The stacked shape of an official leaf: the per-block shape behind the number of stacked blocks.
-std::vector<int64_t> stacked_shape(const ParamSpec& spec, int64_t stacked) {
-  std::vector<int64_t> shape = spec.shape;
-  if (stacked > 0) shape.insert(shape.begin(), stacked);
-  return shape;
-}
-
-bool is_prime_slot(BlockSlot slot) { return static_cast<int>(slot) >= static_cast<int>(BlockSlot::kPrimeW1); }
-
 // How many blocks an official leaf stacks: L for block parameters, S for prime ones, 0 for none.
 int64_t stack_count(const ParamSpec& spec, const ModelConfig& cfg) {
   if (spec.layer < 0) return 0;
@@ -38,8 +20,8 @@ int64_t stack_count(const ParamSpec& spec, const ModelConfig& cfg) {
 std::pair<std::string, int64_t> official_param_name(const ParamSpec& spec, const ModelConfig& cfg) {
   if (spec.layer < 0) return {spec.name, -1};
   const std::string relative = block_param_name(spec.slot);
-  if (is_prime_slot(spec.slot)) return {kPrimeStorage + relative, spec.layer - first_suffix_layer(cfg)};
-  return {kBlocks + relative, spec.layer};
+  if (is_prime_slot(spec.slot)) return {kPrimeStoragePrefix + relative, spec.layer - first_suffix_layer(cfg)};
+  return {kBlocksPrefix + relative, spec.layer};
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> to_official_layout(const ModelConfig& cfg, const ModelWeights& w) {
@@ -57,8 +39,8 @@ std::vector<std::pair<std::string, torch::Tensor>> to_official_layout(const Mode
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& name : order) {
     const auto& list = parts[name];
-    const bool stacked = starts_with(name, kBlocks) || starts_with(name, kPrimeStorage);
-    out.emplace_back(name, stacked ? torch::stack(list) : list.front());
+    const bool stacked = starts_with(name, kBlocksPrefix) || starts_with(name, kPrimeStoragePrefix);
+    out.emplace_back(name, stacked ? torch::stack(list) : list.front().clone());
   }
   return out;
 }
@@ -66,23 +48,24 @@ std::vector<std::pair<std::string, torch::Tensor>> to_official_layout(const Mode
 ModelWeights from_official_layout(const ModelConfig& cfg, const std::map<std::string, torch::Tensor>& leaves,
                                   torch::ScalarType dtype, const std::string& source) {
   ModelWeights w = ModelWeights::zeros(cfg, dtype, torch::kCPU);
+  // Unstack every leaf into our names; copy_named_tensors then checks each parameter.
+  std::map<std::string, torch::Tensor> named;
   std::set<std::string> used;
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < w.layout().size(); ++i) {
-    const ParamSpec& spec = w.layout()[i];
+  for (const ParamSpec& spec : w.layout()) {
     const auto [name, index] = official_param_name(spec, cfg);
     const auto found = leaves.find(name);
     if (found == leaves.end()) throw std::runtime_error(source + ": missing parameter " + name);
-    const auto expected = stacked_shape(spec, stack_count(spec, cfg));
-    if (found->second.sizes() != at::IntArrayRef(expected))
-      throw std::runtime_error(source + ": " + name + " has shape " + shape_text(found->second.sizes()) +
-                               ", the configuration needs " + shape_text(expected));
-    const torch::Tensor value = index >= 0 ? found->second[index] : found->second;
-    w.tensors()[i].copy_(value.to(dtype));
+    std::vector<int64_t> expected = spec.shape;
+    if (index >= 0) expected.insert(expected.begin(), stack_count(spec, cfg));
+    if (found->second.sizes().vec() != expected)
+      throw std::runtime_error(source + ": " + name + " has shape " + c10::str(found->second.sizes()) +
+                               ", the configuration needs " + c10::str(c10::IntArrayRef(expected)));
+    named[spec.name] = index >= 0 ? found->second[index] : found->second;
     used.insert(name);
   }
   for (const auto& [name, tensor] : leaves)
     if (!used.count(name)) throw std::runtime_error(source + ": parameter " + name + " is not in this configuration");
+  copy_named_tensors(std::move(named), w, source);
   return w;
 }
 

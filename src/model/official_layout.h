@@ -23,12 +23,13 @@ namespace ttt {
 // The official name of one of our parameters and its index along the stacked axis (-1: none).
 std::pair<std::string, int64_t> official_param_name(const ParamSpec& spec, const ModelConfig& cfg);
 
-// Our weights as the official pytree's leaves, in a stable order, stacked.
+// Our weights as the official pytree's leaves, in a stable order, stacked: copies, detached.
 std::vector<std::pair<std::string, torch::Tensor>> to_official_layout(const ModelConfig& cfg, const ModelWeights& w);
 
 // Our weights (in `dtype`, on the CPU) from the official leaves. Every leaf the configuration
-// needs must be present with its exact stacked shape, and no other may be: otherwise a
-// std::runtime_error names `source` and the first offending leaf.
+// needs must be present with its exact stacked shape, and no other may be, and every value must be
+// floating-point and finite (copy_named_tensors): otherwise a std::runtime_error names `source`
+// and the first offending leaf.
 ModelWeights from_official_layout(const ModelConfig& cfg, const std::map<std::string, torch::Tensor>& leaves,
                                   torch::ScalarType dtype, const std::string& source);
 

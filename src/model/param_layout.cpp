@@ -40,8 +40,6 @@ constexpr BlockParamDef kBlockParams[] = {
 };
 static_assert(std::size(kBlockParams) == kNumBlockSlots, "one table entry per block slot");
 
-bool is_prime(BlockSlot slot) { return static_cast<int>(slot) >= static_cast<int>(BlockSlot::kPrimeW1); }
-
 std::vector<int64_t> shape_of(Dims dims, const ModelConfig& m) {
   const int64_t D = m.hidden_size, I = m.intermediate_size, d = D / m.num_attention_heads;
   switch (dims) {
@@ -69,6 +67,8 @@ int64_t ParamSpec::numel() const {
 
 const char* block_param_name(BlockSlot slot) { return kBlockParams[static_cast<int>(slot)].name; }
 
+bool is_prime_slot(BlockSlot slot) { return static_cast<int>(slot) >= static_cast<int>(BlockSlot::kPrimeW1); }
+
 std::vector<ParamSpec> param_layout(const ModelConfig& m) {
   const int64_t L = m.num_hidden_layers, S = m.suffix_len, first_suffix = first_suffix_layer(m);
   const std::string h = "language_model.model.h.";
@@ -84,17 +84,17 @@ std::vector<ParamSpec> param_layout(const ModelConfig& m) {
 
   add_model_param("language_model.model.wte.weight", {m.vocab_size, m.hidden_size}, ParamInit::kNormal);
   for (int64_t i = 0; i < L; ++i) {
-    const std::string stored = h + "blocks." + std::to_string(i) + ".";
+    const std::string stored = kBlocksPrefix + std::to_string(i) + ".";
     for (const auto& p : kBlockParams)
-      if (!is_prime(p.slot))
+      if (!is_prime_slot(p.slot))
         out.push_back(ParamSpec{stored + p.name, split_block(i) + p.name, shape_of(p.dims, m), p.init, i, p.slot});
   }
   if (m.prime) {
     for (int64_t j = 0; j < S; ++j) {
-      const std::string stored = h + "prime_storage." + std::to_string(j) + ".";
+      const std::string stored = kPrimeStoragePrefix + std::to_string(j) + ".";
       const int64_t i = first_suffix + j;
       for (const auto& p : kBlockParams)
-        if (is_prime(p.slot))
+        if (is_prime_slot(p.slot))
           out.push_back(ParamSpec{stored + p.name, split_block(i) + p.name, shape_of(p.dims, m), p.init, i, p.slot});
     }
   }

@@ -71,6 +71,14 @@ inline int64_t first_suffix_layer(const ModelConfig& model) { return model.num_h
 // The name of a block parameter relative to its block ("feed_forward_prime.w1.weight").
 const char* block_param_name(BlockSlot slot);
 
+// Whether a slot belongs to a suffix block's prime MLP (stored under h.prime_storage.<j>).
+bool is_prime_slot(BlockSlot slot);
+
+// The stored names' prefixes of block parameters and of prime-MLP parameters (the block or
+// suffix index follows).
+inline constexpr const char* kBlocksPrefix = "language_model.model.h.blocks.";
+inline constexpr const char* kPrimeStoragePrefix = "language_model.model.h.prime_storage.";
+
 struct ParamCounts {
   int64_t total = 0;
   int64_t embedding = 0;      // wte (and an untied lm_head)

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "util/safetensors.h"
+
 namespace ttt {
 
 torch::Tensor& BlockWeights::slot(BlockSlot s) {
@@ -124,6 +126,28 @@ ModelWeights ModelWeights::clone() const {
   ModelWeights w = *this;
   for (auto& t : w.tensors_) t = t.detach().clone();
   return w;
+}
+
+void copy_named_tensors(std::map<std::string, torch::Tensor> named, ModelWeights& weights, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < weights.layout().size(); ++i) {
+    const auto& spec = weights.layout()[i];
+    auto it = named.find(spec.name);
+    if (it == named.end()) throw std::runtime_error(source + ": no tensor '" + spec.name + "' (the model needs it)");
+    const torch::Tensor& t = it->second;
+    if (!t.is_floating_point())
+      throw std::runtime_error(source + ": tensor '" + spec.name + "' is " + safetensors_dtype_name(t.scalar_type()) +
+                               ", not floating-point");
+    if (t.sizes().vec() != spec.shape)
+      throw std::runtime_error(source + ": tensor '" + spec.name + "' has shape " + c10::str(t.sizes()) +
+                               ", the model expects " + c10::str(c10::IntArrayRef(spec.shape)));
+    if (!torch::isfinite(t).all().item<bool>())
+      throw std::runtime_error(source + ": tensor '" + spec.name + "' holds non-finite values");
+    weights.tensors()[i].copy_(t);
+    named.erase(it);
+  }
+  if (!named.empty())
+    throw std::runtime_error(source + ": tensor '" + named.begin()->first + "' is not a parameter of this model");
 }
 
 }  // namespace ttt

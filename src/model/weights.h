@@ -73,4 +73,10 @@ class ModelWeights {
   int64_t lm_head_ = -1;
 };
 
+// Copies tensors named with our parameter names into `weights` (converting their dtype): every
+// parameter must be there, floating-point, finite and of its shape, and no other name may be;
+// otherwise a std::runtime_error names `source` and the tensor. Checkpoints and the official
+// layout (model/official_layout.h) load through it.
+void copy_named_tensors(std::map<std::string, torch::Tensor> named, ModelWeights& weights, const std::string& source);
+
 }  // namespace ttt

@@ -7,6 +7,7 @@
 
 #include "data/dataset.h"
 #include "model/attention.h"
+#include "model/head_loss.h"
 #include "model/param_layout.h"
 #include "model/transformer.h"
 
@@ -64,6 +65,17 @@ double lm_head_backward_bytes(const ModelConfig& m, double c) {
   return (8 + (c == 4 ? 0 : 2 * c)) * static_cast<double>(m.vocab_size);
 }
 
+// Pretraining's LM head over `tokens` tokens. Above kHeadSliceElements logits it runs in slices
+// whose gradients are computed in the forward pass (model/head_loss.h): it keeps the final norm's
+// tensors, the fp32 gradient of its input (and the backward pass's scaled copy) and of the weight,
+// and one slice's logits, log-probabilities and their gradient at a time.
+double pretrain_head_bytes(const ModelConfig& m, double tokens, double c) {
+  const double D = static_cast<double>(m.hidden_size), V = static_cast<double>(m.vocab_size);
+  if (tokens * V <= static_cast<double>(kHeadSliceElements))
+    return tokens * (lm_head_saved_bytes(m, c) + lm_head_backward_bytes(m, c));
+  return tokens * ((8 + c) * D + 2 * 4 * D) + 4 * D * V + 3 * 4 * static_cast<double>(kHeadSliceElements);
+}
+
 }  // namespace
 
 MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size) {
@@ -90,11 +102,25 @@ MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size
   const double weights_per_layer = static_cast<double>(counts.non_embedding) / static_cast<double>(L);
   const auto layer_has_prime = [&](int64_t i) { return m.prime && i >= first_suffix_layer(m); };
 
+  const double hidden_sequence = tokens * D * c;  // the hidden states of one block boundary, or their gradient
   if (t.train_mode == TrainMode::kPretrain) {
-    double per_token = lm_head_saved_bytes(m, c);
-    for (int64_t i = 0; i < L; ++i)
-      per_token += block_bytes_per_token(m, scored.per_query, scored.block, layer_has_prime(i), c);
-    e.activations = tokens * (per_token + lm_head_backward_bytes(m, c)) + (casts ? counts.total * c : 0.0);
+    double blocks_per_token = 0, largest_block = 0;
+    for (int64_t i = 0; i < L; ++i) {
+      const double block = block_bytes_per_token(m, scored.per_query, scored.block, layer_has_prime(i), c);
+      blocks_per_token += block;
+      largest_block = std::max(largest_block, block);
+    }
+    const double head = pretrain_head_bytes(m, tokens, c);
+    if (m.remat_block == "nothing_saveable") {
+      // Every block's input is kept; the backward pass recomputes one block's graph at a time
+      // (with the gradients of what it saved, about as large again) and carries the gradient of
+      // the hidden states between them.
+      e.activations = static_cast<double>(L) * hidden_sequence + head + 2 * tokens * largest_block +
+                      2 * hidden_sequence + (casts ? weights_per_layer * c : 0.0);
+      e.activation_peak = "one block's recomputed graph in the backward pass (model.remat_block=nothing_saveable)";
+      return e;
+    }
+    e.activations = tokens * blocks_per_token + head + (casts ? counts.total * c : 0.0);
     e.activation_peak = "the whole model's graph, at the start of its backward pass";
     return e;
   }
@@ -104,10 +130,9 @@ MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size
   // it: about as much again as its forward), rotated keys and values of the window included.
   const int64_t b = m.mini_batch_size, W = m.sliding_window_size, C = T / b;
   const double P_inner = static_cast<double>(counts.inner);
-  double prefix_per_token = 0;
-  for (int64_t i = 0; i < L - S; ++i)
-    prefix_per_token += block_bytes_per_token(m, scored.per_query, scored.block, false, c);
-  const double prefix_graph = tokens * prefix_per_token + (casts ? weights_per_layer * (L - S) * c : 0.0);
+  const double prefix_block = tokens * block_bytes_per_token(m, scored.per_query, scored.block, false, c);
+  const double prefix_graph =
+      static_cast<double>(L - S) * prefix_block + (casts ? weights_per_layer * (L - S) * c : 0.0);
   double chunk_forward = lm_head_saved_bytes(m, c) * B * b;
   for (int64_t j = 0; j < S; ++j)
     chunk_forward += static_cast<double>(B * b) *
@@ -118,7 +143,6 @@ MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size
   if (casts)
     chunk_graph +=
         (weights_per_layer * S + static_cast<double>(B) * P_inner + static_cast<double>(m.vocab_size) * D) * c;
-  const double hidden_sequence = tokens * D * c;  // the prefix output, or its gradient
   const int64_t n = t.inner_remat_freq;
   if (n == 0) {
     e.activations = prefix_graph + static_cast<double>(C) * chunk_graph;
@@ -129,11 +153,14 @@ MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size
   const double state = fast_weights + static_cast<double>(S * 2 * B * W) * D * c;
   const double group_phase = 2 * hidden_sequence + static_cast<double>(groups + 1) * state +
                              static_cast<double>(std::min(n, C)) * chunk_graph + chunk_forward;
-  const double prefix_phase = 3 * hidden_sequence + prefix_graph;
+  // The last backward pass recomputes the prefix blocks one at a time from their kept inputs (one
+  // block's graph and the gradients of what it saved).
+  const double prefix_phase = 3 * hidden_sequence + static_cast<double>(L - S) * hidden_sequence + 2 * prefix_block +
+                              (casts ? weights_per_layer * c : 0.0);
   e.activations = std::max(group_phase, prefix_phase);
   e.activation_peak = group_phase >= prefix_phase
                           ? "a recomputed group of " + std::to_string(std::min(n, C)) + " chunk(s) of the inner loop"
-                          : "the prefix blocks' graph, in the last backward pass";
+                          : "a prefix block's recomputed graph, in the last backward pass";
   return e;
 }
 

@@ -6,6 +6,12 @@
 
 #include "dist/process_group.h"
 
-#define REQUIRE_CPU_PROCESS_GROUPS()          \
-  if (!::ttt::cpu_process_groups_available()) \
-  GTEST_SKIP() << "this build has no Gloo: distributed runs on the CPU are refused"
+// gtest's own form for a statement macro: safe inside an unbraced if/else.
+#define REQUIRE_CPU_PROCESS_GROUPS()           \
+  switch (0)                                   \
+  case 0:                                      \
+  default:                                     \
+    if (::ttt::cpu_process_groups_available()) \
+      ;                                        \
+    else                                       \
+      GTEST_SKIP() << "this build has no Gloo: distributed runs on the CPU are refused"

@@ -93,8 +93,7 @@ def run(args, official, cfg):
 
     os.makedirs(args.out, exist_ok=True)
     save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, os.path.join(args.out, "official.safetensors"))
-    commit_file = os.path.join(args.official, "COMMIT")
-    commit = open(commit_file).read().strip() if os.path.exists(commit_file) else "unknown"
+    commit = harness.official_commit(args.official)
     info = {
         "source": "test-time-training/e2e",
         "commit": commit,

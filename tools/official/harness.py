@@ -8,8 +8,8 @@ imported. The configuration comes from our own `ttt info` (the same experiment f
 our loader, printed as YAML with the official field names), so both implementations read one
 configuration.
 
-This file is ours; the official code is never copied into the repository. Point OFFICIAL_ROOT
-(or --official) at a checkout of it kept in an ignored folder.
+This file is ours; the official code is never copied into the repository. Point --official at a
+checkout of it kept in an ignored folder (.official/ is ignored).
 """
 
 import dataclasses
@@ -192,3 +192,18 @@ def run_with_official(args, run, reference_attention=False):
     cfg = official_config(official, read_resolved(args.config))
     with mesh_context(official, cfg):
         run(args, official, cfg)
+
+
+def official_commit(root):
+    """The checkout's commit: a COMMIT file (an exported tree), else git's HEAD, else 'unknown'."""
+    import os
+    import subprocess
+
+    commit_file = os.path.join(root, "COMMIT")
+    if os.path.exists(commit_file):
+        return open(commit_file).read().strip()
+    try:
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
