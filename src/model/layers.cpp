@@ -54,12 +54,13 @@ RopeTable rope_table(int64_t head_dim, double theta, int64_t begin, int64_t end,
   torch::Tensor inv_freq;  // [d/2]
   if (fp32) {
     // The reference's float32 frequencies 1 / theta^(2i/d): the exponent and the reciprocal in
-    // float32, the power rounded to float32. The power is taken in float64 on the CPU, so that
-    // every device gets the same bits (float32 pow differs by an ulp between libraries, and an ulp
-    // of frequency is ~1e-2 rad of angle at 128K).
-    auto exponents = torch::arange(0, head_dim, 2, torch::kFloat32) / static_cast<double>(head_dim);
+    // float32, the power rounded to float32. The power is taken in float64, so that CPU and CUDA
+    // round it to the same float32 (float32 pow differs by an ulp between libraries, and an ulp of
+    // frequency is ~1e-2 rad of angle at 128K). All on `device`: a host copy here would wait on
+    // the device in every attention call.
+    auto exponents = torch::arange(0, head_dim, 2, opts) / static_cast<double>(head_dim);
     auto powers = torch::pow(theta, exponents.to(torch::kFloat64)).to(torch::kFloat32);
-    inv_freq = (1.0 / powers).to(device);
+    inv_freq = 1.0 / powers;
   } else {
     inv_freq = torch::pow(theta, -torch::arange(0, head_dim, 2, opts) / static_cast<double>(head_dim));
   }
