@@ -16,6 +16,8 @@ Run add_eval_command(CLI::App& app);
 Run add_plot_command(CLI::App& app);
 Run add_generate_command(CLI::App& app);
 Run add_bench_command(CLI::App& app);
+Run add_import_command(CLI::App& app);
+Run add_export_command(CLI::App& app);
 
 // Positional `overrides...` shared by every command that reads a configuration.
 void add_overrides_option(CLI::App& command, std::vector<std::string>& overrides);

@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
   std::map<CLI::App*, ttt::cli::Run> runs;
   for (auto add : {ttt::cli::add_info_command, ttt::cli::add_train_command, ttt::cli::add_tokenize_command,
                    ttt::cli::add_prepare_command, ttt::cli::add_eval_command, ttt::cli::add_plot_command,
-                   ttt::cli::add_generate_command, ttt::cli::add_bench_command}) {
+                   ttt::cli::add_generate_command, ttt::cli::add_bench_command, ttt::cli::add_import_command,
+                   ttt::cli::add_export_command}) {
     auto run = add(app);
     runs[app.get_subcommands({}).back()] = run;
   }
