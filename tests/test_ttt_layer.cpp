@@ -271,3 +271,26 @@ TEST(TttLayer, OuterGradientsMatchCentralDifferencesFloat64) {
     }
   }
 }
+
+TEST(TttLayer, Float32WeightsAndTheOfficialRopeTableStayCloseToFloat64AndBadShapesAreRefused) {
+  for (const Variant& v : kVariants) {
+    auto o = options(v);
+    const auto w64 = weights(v, 11);
+    const auto x64 = torch::randn({kBatch, 10, kHidden}, torch::kFloat64);
+    auto state64 = ttt_initial_state(o, w64, kBatch);
+    const auto reference = ttt_layer_forward(o, w64, x64, state64);
+    TttLayerWeights w32 = w64;
+    for (torch::Tensor* t : all_tensors(w32)) *t = t->to(torch::kFloat32);
+    o.rope_precision = RopePrecision::kFloat32;
+    auto state32 = ttt_initial_state(o, w32, kBatch);
+    const auto ours = ttt_layer_forward(o, w32, x64.to(torch::kFloat32), state32);
+    EXPECT_EQ(ours.scalar_type(), torch::kFloat32);
+    EXPECT_EQ(state32.w1.scalar_type(), torch::kFloat32);
+    EXPECT_LT(max_abs(ours.to(torch::kFloat64) - reference), 1e-4 * std::max(1.0, max_abs(reference))) << v.name;
+
+    TttLayerWeights short_idx = w64;
+    short_idx.learnable_token_idx = short_idx.learnable_token_idx.narrow(0, 0, kMini - 1);
+    auto state = ttt_initial_state(o, short_idx, kBatch);
+    EXPECT_THROW(ttt_layer_forward(o, short_idx, x64, state), std::invalid_argument) << v.name;
+  }
+}

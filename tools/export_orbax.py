@@ -21,11 +21,11 @@ import sys
 def main():
     args = parse_args()
     import jax
-    import jax.numpy as jnp
     import orbax.checkpoint as ocp
     from safetensors.numpy import load_file
 
-    tree = nest({name: jnp.asarray(value) for name, value in load_file(args.weights).items()}, args.weights)
+    # numpy leaves, saved as they are (a JAX array would be float32 where JAX's x64 mode is off).
+    tree = nest(load_file(args.weights), args.weights)
     directory = os.path.abspath(args.out)
     registry = ocp.DefaultCheckpointHandlerRegistry()
     registry.add("model_weights", ocp.args.StandardSave, ocp.StandardCheckpointHandler)

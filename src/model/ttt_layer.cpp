@@ -1,6 +1,8 @@
 #include "model/ttt_layer.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "model/layers.h"
@@ -119,7 +121,8 @@ torch::Tensor causal_depthwise_conv(const torch::Tensor& x, const torch::Tensor&
   const auto padded = torch::cat({history.to(x.scalar_type()), x}, 1);
   auto y = bias.to(x.scalar_type()).expand_as(x).clone();
   for (int64_t j = 0; j < width; ++j) y = y + weight[j].to(x.scalar_type()) * padded.narrow(1, j, n);
-  history = padded.narrow(1, n, width - 1);
+  // A copy: a view would keep the whole padded input alive for as long as the state.
+  history = padded.narrow(1, n, width - 1).clone();
   return y;
 }
 
@@ -144,6 +147,13 @@ torch::Tensor ttt_layer_forward(const TttLayerOptions& opt, const TttLayerWeight
                                 TttLayerState& state) {
   const int64_t batch = x.size(0), n = x.size(1), hidden = x.size(2);
   const int64_t heads = opt.num_heads, head_dim = hidden / heads, b = opt.mini_batch_size;
+  if (hidden % heads != 0 || head_dim % 2 != 0)
+    throw std::invalid_argument("TTT layer: hidden size " + std::to_string(hidden) + " must split into " +
+                                std::to_string(heads) + " heads of even size");
+  if (w.learnable_token_idx.numel() != b)
+    throw std::invalid_argument("TTT layer: learnable_token_idx has " + std::to_string(w.learnable_token_idx.numel()) +
+                                " entries, the mini-batch " + std::to_string(b));
+  if (n == 0) return torch::zeros_like(x);
   // The inner loop runs in float32 (float64 for float64 models), as the official code's.
   const auto acc = accumulation_dtype(x);
   const auto xs = x.to(acc);

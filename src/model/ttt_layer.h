@@ -40,7 +40,9 @@ struct TttLayerOptions {
   int64_t num_heads = 12;
   int64_t mini_batch_size = 16;
   double base_lr = 1.0;  // ttt_base_lr
-  double lr_mult = 1.0;  // the inner-lr warm-up's multiplier at this step (1 outside training's warm-up)
+  // The inner-lr warm-up's multiplier at this step (1 outside training's warm-up); the official
+  // code rounds it to bfloat16, which the caller does.
+  double lr_mult = 1.0;
   double rope_theta = 10000.0;
   RopePrecision rope_precision = RopePrecision::kFloat32;
   double norm_eps = 1e-6;  // the per-head LayerNorm and the post-norm

@@ -21,7 +21,7 @@ namespace ttt {
 std::string import_official_weights(const Config& config, const std::string& weights_file, int64_t step);
 
 // Writes the weights of checkpoint `step_dir` as an official weights file at `out_file`
-// (atomically: a temporary sibling renamed into place), in the checkpoint's parameter dtype.
+// (atomically: a temporary sibling renamed into place): float32 (float64 parameters stay float64).
 void export_official_weights(const std::string& step_dir, const std::string& out_file);
 
 }  // namespace ttt

@@ -74,9 +74,11 @@ def run(args, official, cfg):
     import numpy as np
     from safetensors.numpy import load_file
 
-    ckpt = official_checkpoint_module(args.official)
-    os.makedirs(args.out, exist_ok=True)
     out = os.path.abspath(args.out)
+    if os.path.exists(out) and os.listdir(out):
+        raise SystemExit(f"error: {out} is not empty (every stage writes new checkpoints there)")
+    ckpt = official_checkpoint_module(args.official)
+    os.makedirs(out, exist_ok=True)
 
     model, _ = harness.build(official, cfg, args.seed)
     original = harness.named_leaves(model.weights())
