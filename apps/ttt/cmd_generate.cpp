@@ -43,8 +43,7 @@ int run_generate(const GenerateArgs& args) {
   const torch::Device device = setup_runtime(config.backend);
   torch::NoGradGuard no_grad;  // the decoder turns gradients on for the inner steps only
 
-  auto weights = ModelWeights::zeros(config.model, scalar_type(config.model.param_dtype), device);
-  load_checkpoint_weights(step_dir, weights);
+  const auto weights = checkpoint_weights(step_dir, config.model, device);
   const auto tokenizer = load_tokenizer(args.tokenizer.empty() ? config.training.tokenizer_name : args.tokenizer);
   if (tokenizer->vocab_size() > config.model.vocab_size || tokenizer->bos_id() != config.model.bos_token_id)
     throw ConfigError("tokenizer " + tokenizer->name() + " (" + std::to_string(tokenizer->vocab_size()) +

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/layers.h"
@@ -11,22 +12,24 @@ namespace ttt {
 
 namespace {
 
+// z standardised over its last axis (zero mean, unit biased variance), and 1 / its std.
+std::pair<torch::Tensor, torch::Tensor> standardize(const torch::Tensor& z, double eps) {
+  const auto centered = z - z.mean(-1, true);
+  const auto rstd = (centered.pow(2).mean(-1, true) + eps).rsqrt();
+  return {centered * rstd, rstd};
+}
+
 // The per-head LayerNorm over the last axis of z [B, H, r, d'], scale/bias [H, d'].
 torch::Tensor head_layer_norm(const torch::Tensor& z, const torch::Tensor& scale, const torch::Tensor& bias,
                               double eps) {
-  const auto mean = z.mean(-1, true);
-  const auto centered = z - mean;
-  const auto rstd = (centered.pow(2).mean(-1, true) + eps).rsqrt();
-  return centered * rstd * scale.unsqueeze(1) + bias.unsqueeze(1);
+  return standardize(z, eps).first * scale.unsqueeze(1) + bias.unsqueeze(1);
 }
 
 // d/dz of 1/2 || LN(z) - target ||^2 per row, in closed form (the LayerNorm's backward pass).
 torch::Tensor head_layer_norm_l2_grad(const torch::Tensor& z, const torch::Tensor& target, const torch::Tensor& scale,
                                       const torch::Tensor& bias, double eps) {
   const int64_t width = z.size(-1);
-  const auto centered = z - z.mean(-1, true);
-  const auto rstd = (centered.pow(2).mean(-1, true) + eps).rsqrt();
-  const auto normed = centered * rstd;
+  const auto [normed, rstd] = standardize(z, eps);
   const auto gamma = scale.unsqueeze(1);
   const auto g = (normed * gamma + bias.unsqueeze(1) - target) * gamma;
   return (g * static_cast<double>(width) - g.sum(-1, true) - normed * (g * normed).sum(-1, true)) * rstd /
@@ -119,8 +122,8 @@ torch::Tensor causal_depthwise_conv(const torch::Tensor& x, const torch::Tensor&
   const int64_t n = x.size(1);
   const int64_t width = weight.size(0);
   const auto padded = torch::cat({history.to(x.scalar_type()), x}, 1);
-  auto y = bias.to(x.scalar_type()).expand_as(x).clone();
-  for (int64_t j = 0; j < width; ++j) y = y + weight[j].to(x.scalar_type()) * padded.narrow(1, j, n);
+  auto y = bias.to(x.scalar_type()) + weight[0].to(x.scalar_type()) * padded.narrow(1, 0, n);
+  for (int64_t j = 1; j < width; ++j) y = y + weight[j].to(x.scalar_type()) * padded.narrow(1, j, n);
   // A copy: a view would keep the whole padded input alive for as long as the state.
   history = padded.narrow(1, n, width - 1).clone();
   return y;

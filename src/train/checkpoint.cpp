@@ -259,6 +259,12 @@ void load_checkpoint_weights(const std::string& step_dir, ModelWeights& weights)
   copy_named_tensors(std::move(file.tensors), weights, path);
 }
 
+ModelWeights checkpoint_weights(const std::string& step_dir, const ModelConfig& model, torch::Device device) {
+  auto weights = ModelWeights::zeros(model, scalar_type(model.param_dtype), device);
+  load_checkpoint_weights(step_dir, weights);
+  return weights;
+}
+
 void load_checkpoint_optimizer(const std::string& step_dir, OuterOptimizer& optimizer) {
   const auto path = fs::path(step_dir) / "optimizer.safetensors";
   if (!load_checkpoint_state(step_dir).has_optimizer_state)

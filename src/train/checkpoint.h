@@ -82,6 +82,9 @@ Config load_checkpoint_config(const std::string& step_dir, const std::vector<std
 // tensor, one of another dtype than the checkpoint declares, and a file whose checksum differs from
 // the one state.json records. The loaders of the optimizer and the config check the checksums too.
 void load_checkpoint_weights(const std::string& step_dir, ModelWeights& weights);
+// The checkpoint's weights as a model of `model` in its parameter dtype on `device` (the above,
+// into fresh weights).
+ModelWeights checkpoint_weights(const std::string& step_dir, const ModelConfig& model, torch::Device device);
 
 // Restores AdamW moments and step counts; throws when the checkpoint holds none.
 void load_checkpoint_optimizer(const std::string& step_dir, OuterOptimizer& optimizer);

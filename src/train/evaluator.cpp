@@ -111,8 +111,7 @@ EvalResult evaluate_checkpoint(const Config& config, const std::string& step_dir
   check_same_config(*group, config);
   // Rank 0's choice of checkpoint holds for all (the latest may change while they look).
   const std::string chosen = group->broadcast_string(step_dir);
-  auto weights = ModelWeights::zeros(config.model, scalar_type(config.model.param_dtype), device);
-  load_checkpoint_weights(chosen, weights);
+  const auto weights = checkpoint_weights(chosen, config.model, device);
   const int64_t step = load_checkpoint_state(chosen).step;
   const auto run_dir = run_directory(config);
   if (group->is_main()) {

@@ -31,8 +31,7 @@ std::string import_official_weights(const Config& config, const std::string& wei
 
 void export_official_weights(const std::string& step_dir, const std::string& out_file) {
   const Config config = load_checkpoint_config(step_dir);
-  ModelWeights weights = ModelWeights::zeros(config.model, scalar_type(config.model.param_dtype), torch::kCPU);
-  load_checkpoint_weights(step_dir, weights);
+  const ModelWeights weights = checkpoint_weights(step_dir, config.model, torch::kCPU);
   const TrainState state = load_checkpoint_state(step_dir);
   const std::string partial = out_file + ".partial";
   try {
