@@ -13,6 +13,8 @@ using ttt::testing::expect_close;
 using ttt::testing::pretrain_config;
 using ttt::testing::random_tokens;
 using ttt::testing::tiny_meta_config;
+using ttt::testing::ttt_layer_blocks;
+using ttt::testing::ttt_layer_config;
 
 namespace {
 
@@ -139,4 +141,46 @@ TEST(Decode, E2eFastWeightsChangeOnlyAtChunkBoundaries) {
   auto after = state.fast.weights[0].clone();
   read_tokens(config.model, ttt, w, state, tokens.slice(1, 5, 8));  // inside chunk 1: no step
   EXPECT_TRUE(torch::equal(after, state.fast.weights[0]));
+}
+
+// TTT layers: the recurrent state read token by token (the primal form), in pieces that start and
+// end inside mini-batches, and in one prefill equals the whole-sequence forward (the dual form over
+// aligned mini-batches), in float64, for both inner models in both backbones.
+TEST(Decode, TttLayersTokenByTokenAndInPiecesEqualTheFullForward) {
+  torch::NoGradGuard no_grad;
+  for (const auto block : ttt_layer_blocks()) {
+    const Config config = ttt_layer_config(block, /*pre_conv=*/block != SeqModelingBlock::kTttMlpBase);
+    const auto w = ModelWeights::initialize(config.model, 5).to(torch::kFloat64);
+    const auto ttt = TttOptions::for_inference(config);
+    const auto ids = random_tokens(13, 2).slice(1, 0, 13);
+    const auto full = full_sequence_logits(config.model, w, ids);
+    for (const auto& pieces : std::vector<std::vector<int64_t>>{{1}, {3, 5}, {6, 1}, {13}}) {
+      DecodeState state = start_decoding(config.model, ttt, w);
+      const auto logits = read_in_pieces(config, ttt, w, state, ids, pieces);
+      EXPECT_TRUE(torch::allclose(logits, full, 1e-10, 1e-10))
+          << to_string(block) << " pieces " << pieces[0] << ": max diff " << (logits - full).abs().max().item<double>();
+      EXPECT_EQ(state.position, 13);
+    }
+  }
+}
+
+// The recurrent state is fixed in size: after 5 and after 45 tokens it holds the same tensors.
+TEST(Decode, TttLayerStateDoesNotGrowWithTheContext) {
+  torch::NoGradGuard no_grad;
+  const Config config = ttt_layer_config(SeqModelingBlock::kTttMlp);
+  const auto w = ModelWeights::initialize(config.model, 5);
+  const auto ttt = TttOptions::for_inference(config);
+  auto state_bytes = [&](int64_t n) {
+    DecodeState state = start_decoding(config.model, ttt, w);
+    read_tokens(config.model, ttt, w, state, random_tokens(n - 1, 3));
+    int64_t bytes = 0;
+    for (const auto& block : state.ttt_blocks)
+      for (const auto* t : {&block.pre_conv_history, &block.layer.w1, &block.layer.b1, &block.layer.w2, &block.layer.b2,
+                            &block.layer.acc_w1, &block.layer.acc_b1, &block.layer.acc_w2, &block.layer.acc_b2,
+                            &block.layer.conv_q_history, &block.layer.conv_k_history})
+        if (t->defined()) bytes += t->numel() * t->element_size();
+    return bytes;
+  };
+  EXPECT_GT(state_bytes(5), 0);
+  EXPECT_EQ(state_bytes(5), state_bytes(45));  // both one token into a mini-batch
 }

@@ -75,6 +75,44 @@ TEST(ParamLayout, E2eKeepsTheBaselineSizeWithinTwoPercent) {
   }
 }
 
+// The TTT-layer experiments (ttt-lm-jax's scripts) against ttt-lm-jax's model definition, written
+// out as a formula (docs/ttt-layers-official.md, section 2.3): tied embedding V*D (V = 32000) and a
+// final norm D; per block the seq/ffn norms 2D and SwiGLU 3DI, and
+//  - the Transformer baseline: q, k, v, o 4D^2 (no q/k norms, no post-norms);
+//  - a TTT layer: projections 4D^2 (q, k, v, o; the Mamba backbone has the gate g instead of k),
+//    the learnable lr gate H*D + H, the token scales b, the per-head LayerNorm 2D, the post-norm
+//    2D, the inner model (Linear: D*d + D; MLP: 8 D*d + 5D); the Mamba backbone's q/k convolutions
+//    2 (K + 1) D; the pre-convolution (K + 2) D.
+TEST(ParamLayout, TttLayerExperimentsMatchTheOfficialFormula) {
+  struct Size {
+    const char* script;
+    int64_t L, D, H, I;
+  };
+  const Size sizes[] = {{"125m", 12, 768, 12, 2048},
+                        {"350m", 24, 1024, 16, 2736},
+                        {"760m", 24, 1536, 16, 4096},
+                        {"1.3b", 24, 2048, 32, 5504}};
+  LoadOptions options;
+  options.config_dir = TTT_SOURCE_DIR "/configs";
+  const int64_t V = 32000, b = 16, K = 4;
+  for (const auto& z : sizes) {
+    const int64_t D = z.D, d = D / z.H;
+    const int64_t common = 2 * D + 3 * D * z.I + 4 * D * D;
+    const int64_t ttt = z.H * D + z.H + b + 2 * D + 2 * D + 2 * (K + 1) * D + (K + 2) * D;
+    const std::vector<std::pair<std::string, int64_t>> blocks = {{"transformer", common},
+                                                                 {"ttt_linear", common + ttt + D * d + D},
+                                                                 {"ttt_mlp", common + ttt + 8 * D * d + 5 * D}};
+    for (const auto& [block, per_block] : blocks) {
+      const std::string experiment = "ttt-layers/" + block + "/" + z.script;
+      const Config c = load_config({"+experiment=" + experiment}, options);
+      const ParamCounts counts = count_params(c);
+      EXPECT_EQ(counts.total, V * D + D + z.L * per_block) << experiment;
+      EXPECT_EQ(counts.embedding, V * D) << experiment;
+      EXPECT_EQ(counts.outer, counts.total) << experiment;
+    }
+  }
+}
+
 TEST(ParamLayout, SpecMatchingNothingIsAnError) {
   LoadOptions options;
   options.config_dir = TTT_SOURCE_DIR "/configs";

@@ -18,6 +18,7 @@ using namespace ttt;
 using ttt::testing::pretrain_config;
 using ttt::testing::random_tokens;
 using ttt::testing::tiny_meta_config;
+using ttt::testing::ttt_layer_config;
 
 namespace {
 
@@ -28,7 +29,10 @@ std::string temp_path(const std::string& name) {
 }  // namespace
 
 TEST(StateFile, RoundTripGivesIdenticalContinuations) {
-  for (const Config& config : {tiny_meta_config(), pretrain_config(SeqModelingBlock::kSelfAttention)}) {
+  // TTT layers with mini-batch 4: 10 tokens end inside a mini-batch (its gradient sums are saved).
+  for (const Config& config :
+       {tiny_meta_config(), pretrain_config(SeqModelingBlock::kSelfAttention),
+        ttt_layer_config(SeqModelingBlock::kTttMlp), ttt_layer_config(SeqModelingBlock::kTttLinearBase, false)}) {
     const auto w = ModelWeights::initialize(config.model, 7);
     const auto& cfg = config.model;
     const auto ttt = TttOptions::for_inference(config);

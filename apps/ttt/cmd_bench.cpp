@@ -1,4 +1,4 @@
-// `ttt bench`: inference latency against context length for the FA, SWA and E2E variants of one
+// `ttt bench`: inference latency against context length for the FA, SWA, E2E and TTT-layer variants of one
 // model size (random weights): prefill seconds per 1K tokens, decode ms per token after a prefill
 // of each length, and each case's peak memory (every case runs in its own child process).
 #include <iostream>
@@ -51,9 +51,11 @@ int run_bench(const BenchArgs& args) {
 Run add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Inference latency vs context length: FA, SWA and E2E (prefill and decode)");
   auto args = std::make_shared<BenchArgs>();
-  cmd->add_option("--size", args->size, "Model size: experiments <size>/pretrain/pretrain-<size>-{fa,swa,e2e}")
+  cmd->add_option("--size", args->size,
+                  "Model size: experiments <size>/pretrain/pretrain-<size>-{fa,swa,e2e} and the TTT-layer ones")
       ->capture_default_str();
-  cmd->add_option("--variants", args->variants, "Comma-separated subset of fa,swa,e2e")->capture_default_str();
+  cmd->add_option("--variants", args->variants, "Comma-separated subset of fa,swa,e2e,ttt_linear,ttt_mlp")
+      ->capture_default_str();
   cmd->add_option("--min-context", args->min_context, "Shortest context (tokens)")->capture_default_str();
   cmd->add_option("--max-context", args->max_context, "Longest context: lengths double from --min-context")
       ->capture_default_str();

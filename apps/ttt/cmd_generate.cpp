@@ -81,7 +81,10 @@ int run_generate(const GenerateArgs& args) {
   const double decode_seconds = seconds_since(decode_start);
   std::cerr << "\n[" << ids.size() << " prompt tokens in " << prefill_seconds << " s; " << generated.size()
             << " generated in " << decode_seconds << " s; position " << state.position
-            << (ttt.enabled ? "; test-time training on" : "; test-time training off") << "]" << std::endl;
+            << (is_ttt_layer(cfg.seq_modeling_block) ? "; TTT layers (" + to_string(cfg.seq_modeling_block) + ")"
+                : ttt.enabled                        ? std::string("; test-time training on")
+                                                     : std::string("; test-time training off"))
+            << "]" << std::endl;
   return 0;
 }
 

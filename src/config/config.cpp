@@ -22,7 +22,9 @@ const std::vector<std::pair<TrainMode, std::string>>& enum_spellings<TrainMode>(
 template <>
 const std::vector<std::pair<SeqModelingBlock, std::string>>& enum_spellings<SeqModelingBlock>() {
   static const std::vector<std::pair<SeqModelingBlock, std::string>> s = {
-      {SeqModelingBlock::kSelfAttention, "self_attention"}, {SeqModelingBlock::kSlidingWindow, "SWA"}};
+      {SeqModelingBlock::kSelfAttention, "self_attention"},  {SeqModelingBlock::kSlidingWindow, "SWA"},
+      {SeqModelingBlock::kTttLinear, "ttt_linear"},          {SeqModelingBlock::kTttMlp, "ttt_mlp"},
+      {SeqModelingBlock::kTttLinearBase, "ttt_linear_base"}, {SeqModelingBlock::kTttMlpBase, "ttt_mlp_base"}};
   return s;
 }
 

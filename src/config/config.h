@@ -17,14 +17,17 @@ namespace ttt {
 
 // The closed choices of the configuration, parsed once when the configuration is loaded. Their
 // spellings in YAML and on the command line are listed by enum_spellings<E>() (config.cpp).
-enum class TrainMode { kPretrain, kMeta };                       // "pretrain" | "meta"
-enum class SeqModelingBlock { kSelfAttention, kSlidingWindow };  // "self_attention" | "SWA"
-enum class DType { kFloat32, kBFloat16 };                        // "fp32" | "bf16" ("float32", "bfloat16" accepted)
-enum class LoadPart { kNone, kParams, kAll };                    // "none" | "params" | "all"
-enum class OptimizerType { kAdamW, kSGD };                       // "adamw" | "sgd"
-enum class FeedForwardPrime { kSwiGLU };                         // "swiglu" (the only one in the reference)
-enum class HydraMode { kRun, kMultirun };                        // "RUN" | "MULTIRUN"
-enum class RopePrecision { kFloat32, kFloat64 };                 // "fp32" (the reference's) | "fp64"
+enum class TrainMode { kPretrain, kMeta };  // "pretrain" | "meta"
+// "self_attention" | "SWA" | the TTT layers of the second seed system, named as ttt-lm-jax names
+// them: "ttt_linear" | "ttt_mlp" (the Mamba backbone: shared q/k projection, causal convolutions,
+// output gate) and "ttt_linear_base" | "ttt_mlp_base" (the Transformer backbone).
+enum class SeqModelingBlock { kSelfAttention, kSlidingWindow, kTttLinear, kTttMlp, kTttLinearBase, kTttMlpBase };
+enum class DType { kFloat32, kBFloat16 };         // "fp32" | "bf16" ("float32", "bfloat16" accepted)
+enum class LoadPart { kNone, kParams, kAll };     // "none" | "params" | "all"
+enum class OptimizerType { kAdamW, kSGD };        // "adamw" | "sgd"
+enum class FeedForwardPrime { kSwiGLU };          // "swiglu" (the only one in the reference)
+enum class HydraMode { kRun, kMultirun };         // "RUN" | "MULTIRUN"
+enum class RopePrecision { kFloat32, kFloat64 };  // "fp32" (the reference's) | "fp64"
 
 // An enum's spellings: the first one of each value is canonical (what to_yaml writes); later
 // ones are accepted aliases.
@@ -116,7 +119,32 @@ struct ModelConfig {
   bool pre_norm = true;
   bool post_norm = true;
   FeedForwardPrime feed_forward_prime = FeedForwardPrime::kSwiGLU;
+  // TTT-layer models (seq_modeling_block ttt_*; ttt-lm-jax's ModelConfig). The inner learning rate
+  // base, and its warm-up over the outer steps (on when both are > 0): from init to base.
+  double ttt_base_lr = 1.0;
+  double ttt_base_lr_init = -1.0;
+  int64_t ttt_base_lr_warmup = -1;
+  // Before each TTT layer: h + causal_conv(RMSNorm(h)), a depthwise convolution of conv_width taps
+  // (also the width of the Mamba backbone's q/k convolutions).
+  bool pre_conv = false;
+  int64_t conv_width = 4;
+  // Training recomputes the TTT layer's inner loop in groups of this many mini-batches in the
+  // backward pass, keeping only the inner weights at group boundaries (0: keeps the whole graph).
+  int64_t remat_mini_batch_group_size = 4;
 };
+
+// Whether the sequence-modelling block is a TTT layer (ttt_linear, ttt_mlp and their _base forms).
+inline bool is_ttt_layer(SeqModelingBlock block) {
+  return block == SeqModelingBlock::kTttLinear || block == SeqModelingBlock::kTttMlp ||
+         block == SeqModelingBlock::kTttLinearBase || block == SeqModelingBlock::kTttMlpBase;
+}
+// Of a TTT layer: whether its inner model is the MLP, and whether it has the Mamba backbone.
+inline bool is_ttt_mlp(SeqModelingBlock block) {
+  return block == SeqModelingBlock::kTttMlp || block == SeqModelingBlock::kTttMlpBase;
+}
+inline bool is_ttt_mamba_backbone(SeqModelingBlock block) {
+  return block == SeqModelingBlock::kTttLinear || block == SeqModelingBlock::kTttMlp;
+}
 
 struct OptimizerConfig {
   OptimizerType optimizer_type = OptimizerType::kAdamW;

@@ -200,6 +200,12 @@ std::vector<FieldSpec> build_registry() {
       TTT_FIELD(model, pre_norm, Null),
       TTT_FIELD(model, post_norm, Null),
       TTT_FIELD(model, feed_forward_prime, Null),
+      positive_up_to(TTT_FIELD(model, ttt_base_lr, Null), kMaxLearningRate),
+      in_range(TTT_FIELD(model, ttt_base_lr_init, Null), -1, kMaxLearningRate),
+      in_range(TTT_FIELD(model, ttt_base_lr_warmup, Null), -1, kMaxSteps),
+      TTT_FIELD(model, pre_conv, Null),
+      in_range(TTT_FIELD(model, conv_width, Null), 1, 1 << 10),
+      in_range(TTT_FIELD(model, remat_mini_batch_group_size, Null), 0, kMaxTokens),
 
       TTT_FIELD(backend, distributed, Null),
       TTT_FIELD(backend, coordinator_address, Null),

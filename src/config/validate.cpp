@@ -109,6 +109,15 @@ void validate_config(const Config& config) {
   check(!(meta && model.seq_modeling_block != SeqModelingBlock::kSlidingWindow),
         "training.train_mode is meta but model.seq_modeling_block is " + to_string(model.seq_modeling_block) +
             ": the inner loop reads the sequence in chunks through a sliding-window KV cache (use SWA)");
+  const bool ttt_layer = is_ttt_layer(model.seq_modeling_block);
+  const std::string block_name = to_string(model.seq_modeling_block);
+  check(!(ttt_layer && model.qk_norm),
+        "model.qk_norm is true but model.seq_modeling_block is " + block_name +
+            ": a TTT layer has no attention scores to normalise (set model.qk_norm=false)");
+  check(!(ttt_layer && model.prime), "model.prime is true but model.seq_modeling_block is " + block_name +
+                                         ": prime MLPs belong to TTT-E2E's suffix blocks");
+  check(!(model.pre_conv && !ttt_layer), "model.pre_conv is true but model.seq_modeling_block is " + block_name +
+                                             ": the pre-convolution belongs to TTT-layer blocks");
   check(!(meta && model.suffix_len == 0),
         "training.train_mode is meta but model.suffix_len is 0: test-time training needs suffix blocks");
   check(training.global_batch_size % training.accum_steps == 0,

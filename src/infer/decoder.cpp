@@ -15,9 +15,10 @@ bool full_attention(const ModelConfig& cfg) { return cfg.seq_modeling_block == S
 torch::Tensor stored_blocks(const ModelConfig& cfg, const ModelWeights& w, DecodeState& state, torch::Tensor h,
                             int64_t end, int64_t start) {
   for (int64_t i = 0; i < end; ++i)
-    h = full_attention(cfg) ? block_forward_step_growing(cfg, w.block(i), h, state.full_caches[i])
-                            : block_forward_step(cfg, w.block(i), h, state.window_caches[i], start,
-                                                 AttentionKernel::kFused, &state.rope);
+    h = is_ttt_layer(cfg.seq_modeling_block) ? ttt_block_forward(cfg, w.block(i), h, state.ttt_blocks[i])
+        : full_attention(cfg)                ? block_forward_step_growing(cfg, w.block(i), h, state.full_caches[i])
+                                             : block_forward_step(cfg, w.block(i), h, state.window_caches[i], start,
+                                                                  AttentionKernel::kFused, &state.rope);
   return h;
 }
 
@@ -83,6 +84,8 @@ int64_t prefill_segment(const ModelConfig& cfg) {
   // Segments like attention_full_sequence's query blocks: W/4 queries see 1.25 W keys. Full
   // attention takes 256 queries at a time: its scores span the whole context, and on a CPU larger
   // segments only cost memory (256, 512 and 128 ran equally fast at 32K; 1024 took twice as long).
+  // TTT layers: whole mini-batches in the dual form; 1024 tokens keep the activations small.
+  if (is_ttt_layer(cfg.seq_modeling_block)) return 1024;
   return full_attention(cfg) ? 256 : std::max<int64_t>(64, cfg.sliding_window_size / 4);
 }
 
@@ -97,12 +100,14 @@ DecodeState start_decoding(const ModelConfig& cfg, const TttOptions& ttt, const 
   const auto device = w.wte().device();
   const auto dtype = compute_dtype(w.wte(), cfg.compute_dtype);
   for (int64_t i = 0; i < first_fast_block(cfg, ttt); ++i) {
-    if (full_attention(cfg))
+    if (is_ttt_layer(cfg.seq_modeling_block))
+      state.ttt_blocks.push_back(ttt_block_initial_state(cfg, w.block(i), batch));
+    else if (full_attention(cfg))
       state.full_caches.push_back(empty_growing_kv_cache(cfg, batch, dtype, device));
     else
       state.window_caches.push_back(empty_kv_cache(cfg, batch, dtype, device));
   }
-  if (!full_attention(cfg))
+  if (cfg.seq_modeling_block == SeqModelingBlock::kSlidingWindow)
     state.rope =
         attention_rope_table(cfg, 0, cfg.sliding_window_size + state.segment, accumulation_dtype(dtype), device);
   if (ttt.enabled) state.fast = init_fast_state(cfg, w, ttt, batch, /*through_outer=*/false);

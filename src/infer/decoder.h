@@ -4,6 +4,9 @@
 //  - full attention (`self_attention`): every block keeps a growing KV cache;
 //  - sliding window (`SWA`): every block keeps the keys/values of the last W positions only, so
 //    the cost per token and the memory stay O(W) at any context length;
+//  - TTT layers (`ttt_linear`, `ttt_mlp`, ...): every block keeps its recurrent state (the inner
+//    weights, their accumulated gradients in the current mini-batch, the convolutions' last
+//    inputs), so the cost per token and the memory are constant at any context length;
 //  - TTT-E2E (TttOptions::enabled): sliding-window caches as above for the prefix blocks, and the
 //    suffix blocks read through the inner loop's fast state (inner_loop.h). Chunk c (tokens
 //    c*b .. c*b+b-1) is learned from as soon as its targets are known, i.e. once token (c+1)*b has
@@ -21,6 +24,7 @@
 
 #include "config/config.h"
 #include "model/attention.h"
+#include "model/transformer.h"
 #include "model/weights.h"
 #include "ttt/inner_loop.h"
 
@@ -32,6 +36,7 @@ struct DecodeState {
   std::vector<KvCache> window_caches;       // sliding-window models: per block with stored weights
                                             // (every block, or the prefix blocks under test-time training)
   std::vector<GrowingKvCache> full_caches;  // full-attention models: per block
+  std::vector<TttBlockState> ttt_blocks;    // TTT-layer models: per block, fixed in size
   FastState fast;                           // test-time training: fast weights and suffix caches
   // The chunk being read whose targets are not all known yet (test-time training only).
   std::vector<KvCache> chunk_start_caches;  // suffix blocks' caches at the chunk's first token

@@ -68,8 +68,15 @@ std::vector<std::pair<std::string, Config>> latency_bench_variants(const std::st
   };
   std::vector<std::pair<std::string, Config>> out;
   for (const auto& variant : variants) {
+    if (variant == "ttt_linear" || variant == "ttt_mlp") {
+      // The TTT-layer experiments: ttt-layers/tiny/<variant>, ttt-layers/<variant>/<size> (1b: 1.3b).
+      const std::string name = size == "tiny" ? "ttt-layers/tiny/" + variant
+                                              : "ttt-layers/" + variant + "/" + (size == "1b" ? "1.3b" : size);
+      out.emplace_back(variant, load({"+experiment=" + name}));
+      continue;
+    }
     if (variant != "fa" && variant != "swa" && variant != "e2e")
-      throw ConfigError("unknown bench variant '" + variant + "' (fa, swa, e2e)");
+      throw ConfigError("unknown bench variant '" + variant + "' (fa, swa, e2e, ttt_linear, ttt_mlp)");
     const auto file = std::filesystem::path(find_config_dir()) / "experiment" / (experiment(variant) + ".yaml");
     if (variant == "swa" && !std::filesystem::exists(file)) {
       // No SWA baseline for this size: the FA model with the E2E model's window.
@@ -210,6 +217,17 @@ LatencySummary summarize_latency(const std::vector<LatencyResult>& results) {
     }
   if (first != nullptr && last != first)
     s.e2e_decode_longest_over_shortest = last->decode_ms_per_token / first->decode_ms_per_token;
+  std::map<std::string, std::pair<const LatencyResult*, const LatencyResult*>> span;  // shortest, longest
+  for (int64_t t : contexts)
+    for (const auto& r : results)
+      if (r.context == t && r.error.empty()) {
+        auto& [shortest, longest] = span[r.variant];
+        if (shortest == nullptr) shortest = &r;
+        longest = &r;
+      }
+  for (const auto& [variant, ends] : span)
+    if (ends.first != ends.second)
+      s.decode_longest_over_shortest[variant] = ends.second->decode_ms_per_token / ends.first->decode_ms_per_token;
   return s;
 }
 
@@ -222,23 +240,24 @@ std::string latency_results_json(const std::vector<LatencyResult>& results, cons
                       {"longest_context", s.longest_context},
                       {"fa_over_e2e_prefill_at_longest", optional(s.fa_over_e2e_prefill)},
                       {"fa_over_e2e_decode_at_longest", optional(s.fa_over_e2e_decode)},
-                      {"e2e_decode_longest_over_shortest", optional(s.e2e_decode_longest_over_shortest)}};
+                      {"e2e_decode_longest_over_shortest", optional(s.e2e_decode_longest_over_shortest)},
+                      {"decode_longest_over_shortest", s.decode_longest_over_shortest}};
   return j.dump(2);
 }
 
 std::string latency_results_table(const std::vector<LatencyResult>& results, const LatencySummary& s) {
   std::ostringstream out;
   char line[256];
-  std::snprintf(line, sizeof(line), "%-8s %9s %11s %12s %15s %14s\n", "variant", "context", "prefill s", "s / 1K tok",
+  std::snprintf(line, sizeof(line), "%-10s %9s %11s %12s %15s %14s\n", "variant", "context", "prefill s", "s / 1K tok",
                 "decode ms/tok", "peak RSS MiB");
   out << line;
   for (const auto& r : results) {
     if (!r.error.empty()) {
-      std::snprintf(line, sizeof(line), "%-8s %9lld  failed: ", r.variant.c_str(), static_cast<long long>(r.context));
+      std::snprintf(line, sizeof(line), "%-10s %9lld  failed: ", r.variant.c_str(), static_cast<long long>(r.context));
       out << line << r.error << "\n";
       continue;
     }
-    std::snprintf(line, sizeof(line), "%-8s %9lld %11.3f %12.4f %15.3f %14.0f\n", r.variant.c_str(),
+    std::snprintf(line, sizeof(line), "%-10s %9lld %11.3f %12.4f %15.3f %14.0f\n", r.variant.c_str(),
                   static_cast<long long>(r.context), r.prefill_seconds, r.prefill_seconds_per_1k, r.decode_ms_per_token,
                   r.peak_rss_mib);
     out << line;
@@ -253,9 +272,9 @@ std::string latency_results_table(const std::vector<LatencyResult>& results, con
                   static_cast<long long>(s.longest_context), *s.fa_over_e2e_prefill, *s.fa_over_e2e_decode);
     out << line;
   }
-  if (s.e2e_decode_longest_over_shortest) {
-    std::snprintf(line, sizeof(line), "E2E decode ms/token, longest / shortest context: %.2f (flat = 1)\n",
-                  *s.e2e_decode_longest_over_shortest);
+  for (const auto& [variant, ratio] : s.decode_longest_over_shortest) {
+    std::snprintf(line, sizeof(line), "%s decode ms/token, longest / shortest context: %.2f (flat = 1)\n",
+                  variant.c_str(), ratio);
     out << line;
   }
   return out.str();

@@ -1,10 +1,11 @@
-// Inference latency against context length for the full-attention (FA), sliding-window (SWA) and
-// TTT-E2E variants of one model size: prefill time (seconds per 1K tokens) and decode time
-// (ms per token, measured after a prefill of each length), with each case's peak memory.
-// Random weights: latency does not depend on what the weights are.
+// Inference latency against context length for the full-attention (FA), sliding-window (SWA),
+// TTT-E2E and TTT-layer (ttt_linear, ttt_mlp) variants of one model size: prefill time (seconds per 1K tokens) and
+// decode time (ms per token, measured after a prefill of each length), with each case's peak memory. Random weights:
+// latency does not depend on what the weights are.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -15,7 +16,7 @@
 namespace ttt {
 
 struct LatencyCase {
-  std::string variant;  // fa | swa | e2e
+  std::string variant;  // fa | swa | e2e | ttt_linear | ttt_mlp
   Config config;
   int64_t context = 1024;       // prefill length (tokens, BOS included)
   int64_t decode_tokens = 128;  // tokens decoded after the prefill (one E2E chunk: one inner step)
@@ -34,7 +35,8 @@ struct LatencyResult {
 
 // The configurations of the requested variants for `size` (tiny, 125m, ...):
 // +experiment=<size>/pretrain/pretrain-<size>-<variant>, then `overrides`. A size without an SWA
-// experiment gets its FA configuration with the E2E model's sliding window.
+// experiment gets its FA configuration with the E2E model's sliding window. ttt_linear and
+// ttt_mlp are the TTT-layer experiments: ttt-layers/tiny/<variant>, ttt-layers/<variant>/<size>.
 std::vector<std::pair<std::string, Config>> latency_bench_variants(const std::string& size,
                                                                    const std::vector<std::string>& variants,
                                                                    const std::vector<std::string>& overrides);
@@ -54,6 +56,9 @@ struct LatencySummary {
   std::optional<double> fa_over_e2e_prefill;  // at the longest context both ran
   std::optional<double> fa_over_e2e_decode;
   std::optional<double> e2e_decode_longest_over_shortest;  // ~1 when decoding is flat in context
+  // Every variant measured at two or more contexts: its decode ms/token at the longest context
+  // over that at the shortest (TTT layers, SWA and E2E are flat; full attention grows).
+  std::map<std::string, double> decode_longest_over_shortest;
   int64_t longest_context = 0;
 };
 LatencySummary summarize_latency(const std::vector<LatencyResult>& results);

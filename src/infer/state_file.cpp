@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "config/fields.h"
+#include "model/layers.h"
 #include "util/checksum.h"
 #include "util/process_tag.h"
 #include "util/safetensors.h"
@@ -96,13 +97,71 @@ int64_t parse_position(const std::string& text, const std::string& path) {
   return std::stoll(text);
 }
 
+// A TTT-layer block's state tensors, by name ("ttt_block.<i>.<part>"), with their shapes for
+// sequences of `batch`; `with_acc`: inside a mini-batch (its accumulated gradients are held).
+std::vector<std::pair<std::string, std::vector<int64_t>>> ttt_block_parts(const ModelConfig& cfg, int64_t batch,
+                                                                          bool with_acc) {
+  const int64_t H = cfg.num_attention_heads, D = cfg.hidden_size, d = D / H, K = cfg.conv_width;
+  const int64_t width = is_ttt_mlp(cfg.seq_modeling_block) ? 4 * d : d;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> parts;
+  if (cfg.pre_conv) parts.push_back({"pre_conv_history", {batch, K - 1, D}});
+  if (is_ttt_mamba_backbone(cfg.seq_modeling_block)) {
+    parts.push_back({"conv_q_history", {batch, K - 1, D}});
+    parts.push_back({"conv_k_history", {batch, K - 1, D}});
+  }
+  std::vector<std::pair<std::string, std::vector<int64_t>>> weights{{"w1", {batch, H, d, width}},
+                                                                    {"b1", {batch, H, 1, width}}};
+  if (is_ttt_mlp(cfg.seq_modeling_block)) {
+    weights.push_back({"w2", {batch, H, 4 * d, d}});
+    weights.push_back({"b2", {batch, H, 1, d}});
+  }
+  for (const auto& part : weights) parts.push_back(part);
+  if (with_acc)
+    for (const auto& [name, shape] : weights) parts.push_back({"acc_" + name, shape});
+  return parts;
+}
+
+// The tensor of a TTT-layer block state's part (ttt_block_parts).
+torch::Tensor& ttt_block_part(TttBlockState& s, const std::string& part) {
+  static const std::map<std::string, torch::Tensor TttLayerState::*> layer_parts = {
+      {"conv_q_history", &TttLayerState::conv_q_history},
+      {"conv_k_history", &TttLayerState::conv_k_history},
+      {"w1", &TttLayerState::w1},
+      {"b1", &TttLayerState::b1},
+      {"w2", &TttLayerState::w2},
+      {"b2", &TttLayerState::b2},
+      {"acc_w1", &TttLayerState::acc_w1},
+      {"acc_b1", &TttLayerState::acc_b1},
+      {"acc_w2", &TttLayerState::acc_w2},
+      {"acc_b2", &TttLayerState::acc_b2}};
+  if (part == "pre_conv_history") return s.pre_conv_history;
+  return s.layer.*layer_parts.at(part);
+}
+
+// The dtype a TTT-layer block's state part is held in while decoding: the pre-convolution's
+// history in the compute dtype of the hidden states, the layer's state in its accumulation dtype.
+torch::ScalarType ttt_block_part_dtype(const ModelConfig& cfg, const ModelWeights& w, const std::string& part) {
+  const auto hidden = compute_dtype(w.wte(), cfg.compute_dtype);
+  return part == "pre_conv_history" ? hidden : accumulation_dtype(w.wte().scalar_type());
+}
+
 }  // namespace
 
 ModelFingerprint model_fingerprint(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w) {
   Config config;
   config.model = cfg;
   std::ostringstream text;
-  for (const auto& line : used_field_lines(config, "model")) text << line << "\n";
+  // The TTT-layer fields change what decoding computes only for TTT-layer models, and the inner-lr
+  // warm-up and the recomputation never do (so states of the other models read as before).
+  const bool ttt_layers = is_ttt_layer(cfg.seq_modeling_block);
+  for (const auto& line : used_field_lines(config, "model")) {
+    const bool ttt_layer_field = starts_with(line, "model.ttt_base_lr") || starts_with(line, "model.pre_conv") ||
+                                 starts_with(line, "model.conv_width");
+    const bool never =
+        starts_with(line, "model.ttt_base_lr_") || starts_with(line, "model.remat_mini_batch_group_size");
+    if (never || (ttt_layer_field && !ttt_layers)) continue;
+    text << line << "\n";
+  }
   text << "decode.test_time_training: " << (ttt.enabled ? "true" : "false") << "\n";
   if (ttt.enabled) {
     std::vector<std::string> names;
@@ -138,6 +197,13 @@ void save_decode_state(const std::string& path, const ModelConfig& cfg, const Tt
   }
   for (size_t k = 0; k < state.fast.weights.size(); ++k)
     tensors.emplace_back("fast_weights." + ttt.inner[k].name, state.fast.weights[k].detach());
+  for (size_t i = 0; i < state.ttt_blocks.size(); ++i) {
+    TttBlockState block = state.ttt_blocks[i];
+    const int64_t batch = state.seen.size(0);
+    for (const auto& [part, shape] : ttt_block_parts(cfg, batch, state.position % cfg.mini_batch_size != 0))
+      tensors.emplace_back(cache_name("ttt_block", i, part.c_str()),
+                           ttt_block_part(block, part).detach().to(ttt_block_part_dtype(cfg, w, part)).contiguous());
+  }
   if (state.pending_hidden.defined()) {
     tensors.emplace_back("pending.hidden", state.pending_hidden);
     tensors.emplace_back("pending.ids", state.pending_ids);
@@ -210,9 +276,19 @@ DecodeState decode_state_from(SafetensorsFile& file, const std::string& path, co
                    tensors.take(cache_name(prefix.c_str(), i, "v"), cache_dtype, {B, length, H, d})};
   };
   const bool full_attention = cfg.seq_modeling_block == SeqModelingBlock::kSelfAttention;
-  std::vector<KvCache> caches;  // per block
-  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i)
-    caches.push_back(cache("cache", i, full_attention ? position : W));
+  const bool ttt_layers = is_ttt_layer(cfg.seq_modeling_block);
+  std::vector<KvCache> caches;                                                        // per block
+  std::vector<std::vector<std::pair<std::string, torch::Tensor>>> ttt_block_tensors;  // per block
+  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+    if (!ttt_layers) {
+      caches.push_back(cache("cache", i, full_attention ? position : W));
+      continue;
+    }
+    ttt_block_tensors.emplace_back();
+    for (const auto& [part, shape] : ttt_block_parts(cfg, B, position % cfg.mini_batch_size != 0))
+      ttt_block_tensors.back().emplace_back(
+          part, tensors.take(cache_name("ttt_block", i, part.c_str()), ttt_block_part_dtype(cfg, w, part), shape));
+  }
   std::vector<torch::Tensor> fast_weights;
   for (const auto& param : ttt.inner) {
     const auto& p = w.get(param.name);
@@ -245,14 +321,18 @@ DecodeState decode_state_from(SafetensorsFile& file, const std::string& path, co
   state.fast.position = position;
   state.seen = seen.to(device);
   const int64_t first_fast = first_fast_block(cfg, ttt);
-  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+  for (size_t i = 0; i < ttt_block_tensors.size(); ++i) {
+    for (const auto& [part, t] : ttt_block_tensors[i]) ttt_block_part(state.ttt_blocks[i], part) = t.to(device);
+    state.ttt_blocks[i].layer.position = position;
+  }
+  for (size_t i = 0; i < caches.size(); ++i) {
     const KvCache c = on_device(caches[i]);
     if (full_attention)
       state.full_caches[i] = GrowingKvCache{c.k, c.v, position};
-    else if (i < first_fast)
+    else if (static_cast<int64_t>(i) < first_fast)
       state.window_caches[i] = c;
     else
-      state.fast.caches[i - first_fast] = c;
+      state.fast.caches[static_cast<int64_t>(i) - first_fast] = c;
   }
   // Fast weights are leaves the inner step differentiates with respect to.
   for (size_t k = 0; k < fast_weights.size(); ++k)

@@ -4,7 +4,9 @@
 // One safetensors file, written to a temporary sibling and renamed into place (a crash never
 // leaves a half-written state under the final name). Tensors: every KV cache (`cache.<block>.k/v`;
 // full-attention caches only up to the position), the fast weights (`fast_weights.<parameter>`),
-// the pending chunk (`pending.hidden`, `pending.ids`, `chunk_start_cache.<j>.k/v`), `seen` and
+// the pending chunk (`pending.hidden`, `pending.ids`, `chunk_start_cache.<j>.k/v`), TTT-layer
+// blocks' states (`ttt_block.<i>.{pre_conv_history,conv_q_history,conv_k_history,w1,b1,w2,b2}`, and
+// `acc_*` inside a mini-batch), `seen` and
 // `last_logits`. Metadata: format, version, position, and the model's fingerprint: the
 // configuration lines that change what decoding computes, and a checksum of the weights.
 #pragma once

@@ -17,6 +17,13 @@ int64_t stack_count(const ParamSpec& spec, const ModelConfig& cfg) {
 
 }  // namespace
 
+// The official layout is TTT-E2E's (ttt-lm-jax keeps its blocks unstacked, under other names).
+void check_e2e_layout(const ModelConfig& cfg) {
+  if (is_ttt_layer(cfg.seq_modeling_block))
+    throw ConfigError("the official checkpoint layout is TTT-E2E's; model.seq_modeling_block " +
+                      to_string(cfg.seq_modeling_block) + " (a ttt-lm-jax TTT layer) has no place in it");
+}
+
 std::pair<std::string, int64_t> official_param_name(const ParamSpec& spec, const ModelConfig& cfg) {
   if (spec.layer < 0) return {spec.name, -1};
   const std::string relative = block_param_name(spec.slot);
@@ -25,6 +32,7 @@ std::pair<std::string, int64_t> official_param_name(const ParamSpec& spec, const
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> to_official_layout(const ModelConfig& cfg, const ModelWeights& w) {
+  check_e2e_layout(cfg);
   // Leaves in the order their first block appears in our layout; each gathers its blocks in order.
   std::vector<std::string> order;
   std::map<std::string, std::vector<torch::Tensor>> parts;
@@ -47,6 +55,7 @@ std::vector<std::pair<std::string, torch::Tensor>> to_official_layout(const Mode
 
 ModelWeights from_official_layout(const ModelConfig& cfg, const std::map<std::string, torch::Tensor>& leaves,
                                   torch::ScalarType dtype, const std::string& source) {
+  check_e2e_layout(cfg);
   ModelWeights w = ModelWeights::zeros(cfg, dtype, torch::kCPU);
   // Unstack every leaf into our names; copy_named_tensors then checks each parameter.
   std::map<std::string, torch::Tensor> named;

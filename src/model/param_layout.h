@@ -9,6 +9,17 @@
 //   language_model.model.h.blocks.<i>.seq_modeling_block.{q_norm,k_norm}.weight [d]
 //   language_model.model.h.blocks.<i>.{seq_norm,seq_post_norm,ffn_norm,ffn_post_norm}.weight [D]
 //   language_model.model.h.blocks.<i>.feed_forward.{w1,w3}.weight [D, I], w2 [I, D]
+//   TTT-layer blocks (seq_modeling_block ttt_*) instead of q_norm/k_norm (and wk in the Mamba backbone):
+//   language_model.model.h.blocks.<i>.seq_modeling_block.wg.weight [D, D]           (Mamba backbone)
+//   language_model.model.h.blocks.<i>.seq_modeling_block.{conv_q,conv_k}.{weight [K, D], bias [D]} (Mamba)
+//   language_model.model.h.blocks.<i>.seq_modeling_block.learnable_ttt_lr.{weight [H, D], bias [H]}
+//   language_model.model.h.blocks.<i>.seq_modeling_block.learnable_token_idx [b]
+//   language_model.model.h.blocks.<i>.seq_modeling_block.ttt_norm.{weight,bias} [H, d]
+//   language_model.model.h.blocks.<i>.seq_modeling_block.post_norm.{weight,bias} [D]
+//   language_model.model.h.blocks.<i>.seq_modeling_block.ttt_{dense,bias}_0 [H, d, d'], [H, 1, d']
+//   language_model.model.h.blocks.<i>.seq_modeling_block.ttt_{dense,bias}_1 [H, 4d, d], [H, 1, d] (TTT-MLP)
+//   language_model.model.h.blocks.<i>.conv.{conv1.weight [K, D], conv1.bias [D], conv_norm.weight [D]} (pre_conv)
+//   (q_norm and k_norm only with model.qk_norm, seq_post_norm and ffn_post_norm only with model.post_norm)
 //   language_model.model.h.prime_storage.<j>.feed_forward_prime.{w1,w2,w3}.weight   (j < suffix_len)
 //   language_model.model.h.prime_storage.<j>.{ffn_prime_norm,ffn_prime_post_norm}.weight
 //   language_model.model.ln_f.weight [D]
@@ -26,7 +37,9 @@
 
 namespace ttt {
 
-enum class ParamInit { kNormal, kOnes };
+// kNormal: N(0, initializer_range); kLecunNormal: flax's lecun_normal (a normal truncated to two
+// standard deviations, scaled to variance 1 / fan_in), the official TTT layers' convolution kernels.
+enum class ParamInit { kNormal, kOnes, kZeros, kLecunNormal };
 
 // The members of a block, one per parameter of the table; BlockWeights::slot() binds each to the
 // member the forward functions read.
@@ -44,13 +57,33 @@ enum class BlockSlot {
   kFfnW1,
   kFfnW2,
   kFfnW3,
+  // TTT-layer blocks (seq_modeling_block ttt_*): the layer's own parameters, and the pre-convolution.
+  kWg,
+  kConvQWeight,
+  kConvQBias,
+  kConvKWeight,
+  kConvKBias,
+  kTttLrGateWeight,
+  kTttLrGateBias,
+  kTttTokenIdx,
+  kTttNormWeight,
+  kTttNormBias,
+  kTttPostNormWeight,
+  kTttPostNormBias,
+  kTttW1,
+  kTttB1,
+  kTttW2,
+  kTttB2,
+  kPreConvWeight,
+  kPreConvBias,
+  kPreConvNorm,
   kPrimeW1,
   kPrimeW2,
   kPrimeW3,
   kPrimeNorm,
   kPrimePostNorm,
 };
-inline constexpr int kNumBlockSlots = 18;
+inline constexpr int kNumBlockSlots = 37;
 
 struct ParamSpec {
   std::string name;        // canonical path (see above)

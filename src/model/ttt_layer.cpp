@@ -1,6 +1,7 @@
 #include "model/ttt_layer.h"
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -108,6 +109,127 @@ torch::Tensor per_sequence(const torch::Tensor& w, int64_t batch) {
   return w.unsqueeze(0).expand(shape);
 }
 
+// The inner loop over consecutive tokens: what a layer's forward and its recomputation share.
+struct TttRun {
+  const TttLayerOptions& opt;
+  const TttLayerWeights& w;
+  const RopeTable& rope;
+  const torch::Tensor& tau;  // [b]
+
+  // Tokens from state s.position on: q, k [B, n, H, d] (not yet rotated), v [B, n, H, d], a [B, H, n].
+  // Returns the inner outputs [B, H, n, d]; advances s.
+  torch::Tensor tokens(TttLayerState& s, const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                       const torch::Tensor& a) const {
+    const int64_t b = opt.mini_batch_size, n = q.size(1);
+    std::vector<torch::Tensor> out;
+    for (int64_t t = 0; t < n;) {
+      const int64_t pos = s.position % b;
+      const int64_t r = std::min(b - pos, n - t);
+      auto heads_first = [&](const torch::Tensor& y, bool rotate) {
+        auto piece = y.narrow(1, t, r);
+        if (rotate) piece = apply_rope(piece, rope, pos);
+        return piece.permute({0, 2, 1, 3});
+      };
+      out.push_back(ttt_inner_chunk(opt, w, s, heads_first(q, true), heads_first(k, true), heads_first(v, false),
+                                    a.narrow(2, t, r), tau.narrow(0, pos, r)));
+      t += r;
+    }
+    return out.size() == 1 ? out[0] : torch::cat(out, 2);
+  }
+};
+
+// The recomputation closure of a group of whole mini-batches, kept with the autograd node.
+struct GroupRecompute : torch::CustomClassHolder {
+  std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>&)> run;
+};
+
+// Runs a group without recording a graph and recomputes it, with one, in the backward pass: only
+// the group's inputs (the inner weights at its start, its q/k/v/a, and the outer weights it reads)
+// are kept, as the official remat over mini-batch groups does.
+struct RecomputedGroup : public torch::autograd::Function<RecomputedGroup> {
+  // `inputs` is a TensorList, not a vector: autograd registers each tensor of a TensorList as an
+  // input (a vector would count as one non-tensor argument, and no gradient would reach them).
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, torch::TensorList inputs,
+                                                const c10::intrusive_ptr<GroupRecompute>& recompute) {
+    ctx->save_for_backward(inputs.vec());
+    ctx->saved_data["recompute"] = c10::IValue::make_capsule(recompute);
+    torch::NoGradGuard no_grad;
+    return recompute->run(inputs.vec());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    auto recompute = c10::static_intrusive_pointer_cast<GroupRecompute>(ctx->saved_data["recompute"].toCapsule());
+    std::vector<torch::Tensor> inputs, wanted;
+    for (const auto& t : saved) {
+      inputs.push_back(t.detach().requires_grad_(t.requires_grad()));
+      if (t.requires_grad()) wanted.push_back(inputs.back());
+    }
+    std::vector<torch::Tensor> outputs, grads;
+    {
+      torch::AutoGradMode grad(true);
+      const auto recomputed = recompute->run(inputs);
+      for (size_t i = 0; i < recomputed.size(); ++i)
+        if (grad_outputs[i].defined() && recomputed[i].requires_grad()) {
+          outputs.push_back(recomputed[i]);
+          grads.push_back(grad_outputs[i]);
+        }
+    }
+    std::vector<torch::Tensor> wanted_grads;
+    if (!outputs.empty() && !wanted.empty())
+      wanted_grads = torch::autograd::grad(outputs, wanted, grads, /*retain_graph=*/false, /*create_graph=*/false,
+                                           /*allow_unused=*/true);
+    torch::autograd::variable_list out(saved.size());
+    for (size_t i = 0, j = 0; i < saved.size(); ++i)
+      if (saved[i].requires_grad()) out[i] = j < wanted_grads.size() ? wanted_grads[j++] : torch::Tensor();
+    out.push_back(torch::Tensor());  // the closure
+    return out;
+  }
+};
+
+// Whole mini-batches from an aligned state, recomputed in the backward pass: q, k, v [B, n, H, d],
+// a [B, H, n]. Returns the inner outputs [B, H, n, d]; advances s.
+torch::Tensor recomputed_mini_batches(const TttRun& run, TttLayerState& s, const torch::Tensor& q,
+                                      const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& a) {
+  const bool mlp = run.opt.inner == TttInnerModel::kMlp;
+  const int64_t position = s.position;
+  // Inputs: the state, the group's tokens and the outer weights the inner loop reads directly.
+  std::vector<torch::Tensor> inputs{s.w1, s.b1};
+  if (mlp) inputs.insert(inputs.end(), {s.w2, s.b2});
+  inputs.insert(inputs.end(), {q, k, v, a, run.tau, run.w.ttt_norm_weight, run.w.ttt_norm_bias});
+  auto recompute = c10::make_intrusive<GroupRecompute>();
+  // Copies of what the closure reads: it outlives this call when the graph is kept.
+  recompute->run = [opt = run.opt, w = run.w, rope = run.rope, mlp, position](const std::vector<torch::Tensor>& in) {
+    size_t i = 0;
+    TttLayerState state;
+    state.position = position;
+    state.w1 = in[i++];
+    state.b1 = in[i++];
+    if (mlp) {
+      state.w2 = in[i++];
+      state.b2 = in[i++];
+    }
+    const auto &q = in[i], &k = in[i + 1], &v = in[i + 2], &a = in[i + 3], &tau = in[i + 4];
+    TttLayerWeights weights = w;
+    weights.ttt_norm_weight = in[i + 5];
+    weights.ttt_norm_bias = in[i + 6];
+    const auto z = TttRun{opt, weights, rope, tau}.tokens(state, q, k, v, a);
+    std::vector<torch::Tensor> out{z, state.w1, state.b1};
+    if (mlp) out.insert(out.end(), {state.w2, state.b2});
+    return out;
+  };
+  const auto out = RecomputedGroup::apply(torch::TensorList(inputs), recompute);
+  s.w1 = out[1];
+  s.b1 = out[2];
+  if (mlp) {
+    s.w2 = out[3];
+    s.b2 = out[4];
+  }
+  s.position += q.size(1);
+  return out[0];
+}
+
 }  // namespace
 
 torch::Tensor gelu_tanh(const torch::Tensor& x) { return torch::gelu(x, "tanh"); }
@@ -185,18 +307,23 @@ torch::Tensor ttt_layer_forward(const TttLayerOptions& opt, const TttLayerWeight
     for (torch::Tensor* t : {&s.w1, &s.b1, &s.w2, &s.b2, &s.acc_w1, &s.acc_b1, &s.acc_w2, &s.acc_b2})
       if (t->defined()) *t = t->to(acc);
   }
+  const TttRun run{opt, w, rope, tau};
+  const bool recompute = opt.remat_group > 0 && torch::GradMode::is_enabled() &&
+                         (x.requires_grad() || w.wq.requires_grad() || s.w1.requires_grad());
   std::vector<torch::Tensor> outputs;
   for (int64_t t = 0; t < n;) {
-    const int64_t pos = s.position % b;
-    const int64_t r = std::min(b - pos, n - t);
-    auto heads_first = [&](const torch::Tensor& y, bool rotate) {
-      auto run = y.narrow(1, t, r);
-      if (rotate) run = apply_rope(run, rope, pos);
-      return run.permute({0, 2, 1, 3});
-    };
-    outputs.push_back(ttt_inner_chunk(opt, w, s, heads_first(q, true), heads_first(k, true), heads_first(v, false),
-                                      a.narrow(2, t, r), tau.narrow(0, pos, r)));
-    t += r;
+    const int64_t whole = (n - t) / b;  // whole mini-batches left
+    if (recompute && s.position % b == 0 && whole > 0) {
+      const int64_t count = std::min(opt.remat_group, whole) * b;
+      outputs.push_back(recomputed_mini_batches(run, s, q.narrow(1, t, count), k.narrow(1, t, count),
+                                                v.narrow(1, t, count), a.narrow(2, t, count)));
+      t += count;
+    } else {
+      const int64_t count = std::min(b - s.position % b, n - t);
+      outputs.push_back(
+          run.tokens(s, q.narrow(1, t, count), k.narrow(1, t, count), v.narrow(1, t, count), a.narrow(2, t, count)));
+      t += count;
+    }
   }
   auto z = torch::cat(outputs, 2).permute({0, 2, 1, 3}).reshape({batch, n, hidden});
   z = torch::layer_norm(z, {hidden}, w.post_norm_weight.to(acc), w.post_norm_bias.to(acc), opt.norm_eps);

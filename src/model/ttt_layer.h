@@ -46,6 +46,9 @@ struct TttLayerOptions {
   double rope_theta = 10000.0;
   RopePrecision rope_precision = RopePrecision::kFloat32;
   double norm_eps = 1e-6;  // the per-head LayerNorm and the post-norm
+  // When recording a graph: runs of this many whole mini-batches keep only their inputs and are
+  // recomputed in the backward pass (remat_mini_batch_group_size; 0 keeps the whole graph).
+  int64_t remat_group = 0;
 };
 
 // One layer's weights. Matrices [in, out]; inner weights per head [H, in, out].

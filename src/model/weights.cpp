@@ -2,11 +2,25 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cmath>
 #include <stdexcept>
 
 #include "util/safetensors.h"
 
 namespace ttt {
+namespace {
+
+// flax's lecun_normal for a kernel whose first axis is its fan-in (a depthwise convolution's taps):
+// N(0, 1) truncated to [-2, 2] by the inverse CDF of a uniform draw, as jax.random.truncated_normal
+// draws it, times sqrt(1 / fan_in) / 0.87962566 (the truncated normal's standard deviation).
+torch::Tensor lecun_normal(const std::vector<int64_t>& shape, at::Generator& gen) {
+  const double cdf_low = 0.5 * std::erfc(2.0 / std::sqrt(2.0));  // Phi(-2)
+  auto u = torch::empty(shape, torch::kFloat64).uniform_(cdf_low, 1.0 - cdf_low, gen);
+  const double scale = std::sqrt(1.0 / static_cast<double>(shape[0])) / 0.87962566103423978;
+  return (std::sqrt(2.0) * torch::erfinv(2.0 * u - 1.0) * scale).to(torch::kFloat32);
+}
+
+}  // namespace
 
 torch::Tensor& BlockWeights::slot(BlockSlot s) {
   switch (s) {
@@ -36,6 +50,44 @@ torch::Tensor& BlockWeights::slot(BlockSlot s) {
       return ffn.w2;
     case BlockSlot::kFfnW3:
       return ffn.w3;
+    case BlockSlot::kWg:
+      return ttt.wg;
+    case BlockSlot::kConvQWeight:
+      return ttt.conv_q_weight;
+    case BlockSlot::kConvQBias:
+      return ttt.conv_q_bias;
+    case BlockSlot::kConvKWeight:
+      return ttt.conv_k_weight;
+    case BlockSlot::kConvKBias:
+      return ttt.conv_k_bias;
+    case BlockSlot::kTttLrGateWeight:
+      return ttt.lr_gate_weight;
+    case BlockSlot::kTttLrGateBias:
+      return ttt.lr_gate_bias;
+    case BlockSlot::kTttTokenIdx:
+      return ttt.learnable_token_idx;
+    case BlockSlot::kTttNormWeight:
+      return ttt.ttt_norm_weight;
+    case BlockSlot::kTttNormBias:
+      return ttt.ttt_norm_bias;
+    case BlockSlot::kTttPostNormWeight:
+      return ttt.post_norm_weight;
+    case BlockSlot::kTttPostNormBias:
+      return ttt.post_norm_bias;
+    case BlockSlot::kTttW1:
+      return ttt.w1;
+    case BlockSlot::kTttB1:
+      return ttt.b1;
+    case BlockSlot::kTttW2:
+      return ttt.w2;
+    case BlockSlot::kTttB2:
+      return ttt.b2;
+    case BlockSlot::kPreConvWeight:
+      return pre_conv_weight;
+    case BlockSlot::kPreConvBias:
+      return pre_conv_bias;
+    case BlockSlot::kPreConvNorm:
+      return pre_conv_norm;
     case BlockSlot::kPrimeW1:
       return prime.w1;
     case BlockSlot::kPrimeW2:
@@ -73,8 +125,21 @@ ModelWeights ModelWeights::initialize(const ModelConfig& cfg, uint64_t seed, tor
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   auto cpu = torch::TensorOptions().dtype(torch::kFloat32);
   for (const auto& spec : w.layout_) {
-    torch::Tensor t = spec.init == ParamInit::kOnes ? torch::ones(spec.shape, cpu)
-                                                    : at::normal(0.0, cfg.initializer_range, spec.shape, gen, cpu);
+    torch::Tensor t;
+    switch (spec.init) {
+      case ParamInit::kNormal:
+        t = at::normal(0.0, cfg.initializer_range, spec.shape, gen, cpu);
+        break;
+      case ParamInit::kOnes:
+        t = torch::ones(spec.shape, cpu);
+        break;
+      case ParamInit::kZeros:
+        t = torch::zeros(spec.shape, cpu);
+        break;
+      case ParamInit::kLecunNormal:
+        t = lecun_normal(spec.shape, gen);
+        break;
+    }
     w.tensors_.push_back(t.to(device, dtype));
   }
   return w;

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "model/attention.h"
 #include "model/param_layout.h"
+#include "model/ttt_layer.h"
 
 namespace ttt {
 
@@ -27,6 +28,10 @@ struct BlockWeights {
   bool has_prime = false;
   MlpWeights prime;
   torch::Tensor prime_norm, prime_post_norm;
+  // TTT-layer blocks: the layer's parameters other than wq, wk, wv, wo (which are attn's), and
+  // the pre-convolution (model.pre_conv).
+  TttLayerWeights ttt;
+  torch::Tensor pre_conv_weight, pre_conv_bias, pre_conv_norm;  // [K, D], [D], [D]
 
   // The member that holds the parameter of this slot (param_layout.h).
   torch::Tensor& slot(BlockSlot slot);

@@ -51,7 +51,7 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, const Ttt
 }
 
 void write_eval_outputs(const std::string& dir, const EvalResult& result, const std::string& split, int64_t step,
-                        const std::string& label, const TttOptions& ttt) {
+                        const std::string& label, const TttOptions& ttt, const ModelConfig& model) {
   const std::filesystem::path d(dir);
   std::filesystem::create_directories(d);
   const nlohmann::json j = {{"split", split},
@@ -60,7 +60,7 @@ void write_eval_outputs(const std::string& dir, const EvalResult& result, const 
                             {"num_sequences", result.num_sequences},
                             {"num_dropped", result.num_dropped},
                             {"test_time_training", ttt.enabled},
-                            {"inner_learning_rate", ttt.enabled ? ttt.lr : 0.0},
+                            {"inner_learning_rate", ttt.reported_inner_lr(model)},
                             {"nll_by_position", result.nll_by_position}};
   write_file_atomically((d / "eval.json").string(), j.dump() + "\n");
   std::ostringstream csv;
@@ -88,7 +88,7 @@ EvalResult evaluate_and_report(const Config& config, const ModelWeights& weights
     throw std::runtime_error("evaluation gave a non-finite loss (" + std::to_string(result.loss) +
                              "): the weights or the inner steps diverge; no eval outputs written");
   if (!group.is_main()) return result;
-  write_eval_outputs(run_dir.string(), result, split, step, run_dir.filename().string(), ttt);
+  write_eval_outputs(run_dir.string(), result, split, step, run_dir.filename().string(), ttt, config.model);
   std::cout << "eval: " << split << " loss " << result.loss << " over " << result.num_sequences << " sequences ("
             << result.num_dropped << " dropped: the last partial batch of " << eval_batch_size(config.training) << ")";
   if (ttt.enabled) std::cout << ", inner lr " << ttt.lr;

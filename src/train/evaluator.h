@@ -36,7 +36,7 @@ EvalResult evaluate(const Config& config, const ModelWeights& weights, const Ttt
 // (position,nll) and loss_by_position.svg. Each file is written beside and renamed, so a reader
 // never sees half of one.
 void write_eval_outputs(const std::string& dir, const EvalResult& result, const std::string& split, int64_t step,
-                        const std::string& label, const TttOptions& ttt);
+                        const std::string& label, const TttOptions& ttt, const ModelConfig& model);
 
 // Evaluates, and rank 0 writes the outputs into the run directory and prints one summary line.
 EvalResult evaluate_and_report(const Config& config, const ModelWeights& weights, const TttOptions& ttt,

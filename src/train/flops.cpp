@@ -26,7 +26,15 @@ double training_flops_per_token(const ModelConfig& m, int64_t seq_length) {
   const double weights = static_cast<double>(m.num_hidden_layers) * (4 * D * D + mlp) +
                          static_cast<double>(primed) * mlp +
                          D * static_cast<double>(m.tie_word_embeddings ? m.vocab_size : m.output_size);
-  const double forward = 2 * weights + static_cast<double>(m.num_hidden_layers) * 4 * D * keys;
+  double sequence_modelling = 4 * D * keys;  // attention scores and values, per layer and token
+  if (is_ttt_layer(m.seq_modeling_block)) {
+    // The dual form per head (d = D / H) and token: the inner model's matmuls for keys, queries
+    // and the carried update (6 d d' per layer of d -> d'), and its b x b terms over the mini-batch.
+    const double H = static_cast<double>(m.num_attention_heads), d = D / H, b = static_cast<double>(m.mini_batch_size);
+    sequence_modelling = is_ttt_mlp(m.seq_modeling_block) ? H * (2 * 6 * d * 4 * d + 2 * 4 * d * d + 30 * b * d)
+                                                          : H * (6 * d * d + 6 * b * d);
+  }
+  const double forward = 2 * weights + static_cast<double>(m.num_hidden_layers) * sequence_modelling;
   return 3 * forward;
 }
 

@@ -120,7 +120,7 @@ StepMetrics Trainer::train_step(int64_t step) {
                              std::to_string(step) + "; stopped before applying it (no checkpoint was written from it)");
   m.gradient_norm = logged_gradient_norm(norm);
   m.outer_learning_rate = outer_learning_rate(t.optimizer_outer, step);
-  m.inner_learning_rate = ttt.enabled ? ttt.lr : 0.0;
+  m.inner_learning_rate = ttt.reported_inner_lr(config_.model);
   optimizer_->step(m.outer_learning_rate);
   // The gradient all-reduce keeps the ranks in step, so this rank's time is the step's. On a GPU
   // the update is still queued here; it counts in the next step's time (the same in a steady run).
@@ -160,8 +160,10 @@ EvalResult Trainer::train() {
   }
   // The evaluation that ends training runs at the inner learning rate of the last step trained,
   // as the reference's (still in its warm-up when the run is shorter than ilr_warmup_steps).
-  auto result = evaluate_and_report(config_, weights_, TttOptions::for_step(config_, state_.step), device_, state_.step,
-                                    run_dir_, *group_);
+  // TTT-layer models evaluate at the full inner lr, as ttt-lm-jax's evaluation does.
+  auto final_eval = TttOptions::for_step(config_, state_.step);
+  final_eval.ttt_layer_lr_mult = 1.0;
+  auto result = evaluate_and_report(config_, weights_, final_eval, device_, state_.step, run_dir_, *group_);
   group_->barrier();  // no rank leaves before rank 0 has written everything
   return result;
 }

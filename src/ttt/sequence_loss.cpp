@@ -36,13 +36,13 @@ SequenceLoss pretrain_loss_of_hidden(const ModelConfig& cfg, const ModelWeights&
 // Pretraining with model.remat_block=nothing_saveable: the blocks run without a graph, keeping
 // their inputs, and are recomputed one at a time in the backward pass.
 SequenceLoss pretrain_loss_backward_recomputing(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch,
-                                                double scale) {
+                                                double scale, double ttt_lr_mult) {
   std::vector<torch::Tensor> inputs;
-  auto hidden =
-      forward_keeping_block_inputs(cfg, w, batch.input_ids, cfg.num_hidden_layers, inputs).requires_grad_(true);
+  auto hidden = forward_keeping_block_inputs(cfg, w, batch.input_ids, cfg.num_hidden_layers, inputs, ttt_lr_mult)
+                    .requires_grad_(true);
   auto out = pretrain_loss_of_hidden(cfg, w, hidden, batch, kHeadSliceElements);
   (out.loss * scale).backward();
-  backward_recomputing_blocks(cfg, w, batch.input_ids, inputs, hidden.grad());
+  backward_recomputing_blocks(cfg, w, batch.input_ids, inputs, hidden.grad(), ttt_lr_mult);
   out.loss = out.loss.detach();
   out.per_sequence = out.per_sequence.detach();
   return out;
@@ -51,13 +51,13 @@ SequenceLoss pretrain_loss_backward_recomputing(const ModelConfig& cfg, const Mo
 }  // namespace
 
 SequenceLoss pretrain_loss(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch,
-                           int64_t head_slice_elements) {
-  auto hidden = blocks_forward(cfg, w, embed(cfg, w, batch.input_ids), 0, cfg.num_hidden_layers);
+                           int64_t head_slice_elements, double ttt_lr_mult) {
+  auto hidden = blocks_forward(cfg, w, embed(cfg, w, batch.input_ids), 0, cfg.num_hidden_layers, ttt_lr_mult);
   return pretrain_loss_of_hidden(cfg, w, hidden, batch, head_slice_elements);
 }
 
 SequenceLoss sequence_loss(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch, const TttOptions& ttt) {
-  if (!ttt.enabled) return pretrain_loss(cfg, w, batch);
+  if (!ttt.enabled) return pretrain_loss(cfg, w, batch, kHeadSliceElements, ttt.ttt_layer_lr_mult);
   check_whole_chunks(cfg, batch);
   return meta_loss(cfg, w, batch, ttt, /*create_graph=*/false);
 }
@@ -69,8 +69,9 @@ SequenceLoss loss_and_backward(const ModelConfig& cfg, const ModelWeights& w, co
     if (remat_every > 0) return meta_loss_backward(cfg, w, batch, ttt, remat_every, scale);
   }
   if (!ttt.enabled && cfg.remat_block == "nothing_saveable")
-    return pretrain_loss_backward_recomputing(cfg, w, batch, scale);
-  auto out = ttt.enabled ? meta_loss(cfg, w, batch, ttt, /*create_graph=*/true) : pretrain_loss(cfg, w, batch);
+    return pretrain_loss_backward_recomputing(cfg, w, batch, scale, ttt.ttt_layer_lr_mult);
+  auto out = ttt.enabled ? meta_loss(cfg, w, batch, ttt, /*create_graph=*/true)
+                         : pretrain_loss(cfg, w, batch, kHeadSliceElements, ttt.ttt_layer_lr_mult);
   (out.loss * scale).backward();
   out.loss = out.loss.detach();
   out.per_sequence = out.per_sequence.detach();

@@ -16,9 +16,10 @@
 namespace ttt {
 
 // The whole model over the whole sequence, no test-time training. The LM head runs in slices of
-// at most `head_slice_elements` logits (model/head_loss.h).
+// at most `head_slice_elements` logits (model/head_loss.h). `ttt_lr_mult`: TTT-layer models' inner-lr
+// warm-up multiplier (TttOptions::ttt_layer_lr_mult).
 SequenceLoss pretrain_loss(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch,
-                           int64_t head_slice_elements = kHeadSliceElements);
+                           int64_t head_slice_elements = kHeadSliceElements, double ttt_lr_mult = 1.0);
 
 // Evaluation: the meta loss (inner steps, no outer graph) when test-time training is enabled,
 // else the pretrain loss. Throws ConfigError when a meta sequence is not a whole number of chunks.

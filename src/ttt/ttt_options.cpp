@@ -1,5 +1,7 @@
 #include "ttt/ttt_options.h"
 
+#include <algorithm>
+
 #include "model/layers.h"
 #include "model/param_filter.h"
 
@@ -34,6 +36,13 @@ double inner_learning_rate(const TrainingConfig& training, int64_t step) {
   return training.ilr_init + (lr - training.ilr_init) * progress;
 }
 
+double ttt_layer_lr_multiplier(const ModelConfig& model, int64_t step) {
+  if (model.ttt_base_lr_init <= 0 || model.ttt_base_lr_warmup <= 0) return 1.0;
+  const double progress = std::min(1.0, static_cast<double>(step) / static_cast<double>(model.ttt_base_lr_warmup));
+  const double lr = model.ttt_base_lr_init + progress * (model.ttt_base_lr - model.ttt_base_lr_init);
+  return torch::scalar_tensor(lr / model.ttt_base_lr, torch::kFloat64).to(torch::kBFloat16).item<double>();
+}
+
 TttOptions TttOptions::for_step(const Config& config, int64_t step) {
   TttOptions o;
   o.enabled = config.training.train_mode == TrainMode::kMeta;
@@ -41,6 +50,7 @@ TttOptions TttOptions::for_step(const Config& config, int64_t step) {
   o.lr = inner_learning_rate(config.training, step);
   o.clip = config.training.optimizer_inner.clip_gradient;
   o.state_dtype = scalar_type(config.model.state_dtype);
+  o.ttt_layer_lr_mult = ttt_layer_lr_multiplier(config.model, step);
   return o;
 }
 
@@ -48,6 +58,7 @@ TttOptions TttOptions::for_inference(const Config& config, bool test_time_traini
   TttOptions o = for_step(config, 0);
   o.lr = config.training.optimizer_inner.lr;  // the full inner lr: past any warm-up
   o.suffix_attention = AttentionKernel::kFused;
+  o.ttt_layer_lr_mult = 1.0;
   if (!test_time_training) {
     o.enabled = false;
     o.inner.clear();

@@ -29,6 +29,11 @@ std::vector<InnerParam> select_inner_params(const ModelConfig& cfg, const std::v
 // ilr_init + (lr - ilr_init) * min(1, (step + 1) / ilr_warmup_steps).
 double inner_learning_rate(const TrainingConfig& training, int64_t step);
 
+// TTT-layer models: the multiplier of model.ttt_base_lr at outer step `step` (0-based). With a
+// warm-up (ttt_base_lr_init and ttt_base_lr_warmup both > 0), as ttt-lm-jax's train.py computes
+// it: (init + min(1, step / warmup) * (base - init)) / base, rounded to bfloat16; else 1.
+double ttt_layer_lr_multiplier(const ModelConfig& model, int64_t step);
+
 struct TttOptions {
   bool enabled = false;  // a meta model with inner steps on: the suffix blocks read with fast weights
   std::vector<InnerParam> inner;
@@ -38,6 +43,9 @@ struct TttOptions {
   // The suffix blocks' attention: twice differentiable in training, where meta-learning
   // differentiates the inner gradients; the fused kernel in evaluation and inference.
   AttentionKernel suffix_attention = AttentionKernel::kMath;
+  // TTT-layer models: the inner-lr warm-up's multiplier (ttt_layer_lr_multiplier) in training, 1 in
+  // evaluation and inference (as the official evaluation).
+  double ttt_layer_lr_mult = 1.0;
 
   // Training at outer step `step` (its inner learning rate), and the evaluation that ends training
   // (at step total_steps - 1, as the reference does).
@@ -46,6 +54,13 @@ struct TttOptions {
   // as the reference's eval mode (which runs at a step past any warm-up).
   // `test_time_training` false reads a meta model with its initial fast weights (--no-ttt).
   static TttOptions for_inference(const Config& config, bool test_time_training = true);
+
+  // The inner learning rate a run reports: TTT-E2E's, a TTT-layer model's ttt_base_lr times the
+  // multiplier, or 0 for models that do not learn at test time.
+  double reported_inner_lr(const ModelConfig& model) const {
+    if (enabled) return lr;
+    return is_ttt_layer(model.seq_modeling_block) ? model.ttt_base_lr * ttt_layer_lr_mult : 0.0;
+  }
 };
 
 }  // namespace ttt

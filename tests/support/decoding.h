@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "support/tiny_model.h"
@@ -21,6 +22,25 @@ inline Config pretrain_config(SeqModelingBlock block) {
   c.model.mini_batch_size = 64;  // >= every test length: full attention is not chunk-local
   c.training.train_mode = TrainMode::kPretrain;
   return c;
+}
+
+// The tiny model with TTT layers (mini-batch 4) in place of attention, as ttt-lm-jax builds them:
+// no q/k norm, no post-norms; the pre-convolution where asked.
+inline Config ttt_layer_config(SeqModelingBlock block, bool pre_conv = true) {
+  Config c = pretrain_config(block);
+  c.model.mini_batch_size = 4;
+  c.model.qk_norm = false;
+  c.model.post_norm = false;
+  c.model.pre_conv = pre_conv;
+  c.model.rope_theta = 10000;
+  c.training.seq_length = 12;
+  return c;
+}
+
+// The four TTT-layer blocks: both inner models in both backbones.
+inline std::vector<SeqModelingBlock> ttt_layer_blocks() {
+  return {SeqModelingBlock::kTttLinear, SeqModelingBlock::kTttMlp, SeqModelingBlock::kTttLinearBase,
+          SeqModelingBlock::kTttMlpBase};
 }
 
 // Tokens [1, T + 1]: BOS then random ids.
