@@ -49,7 +49,8 @@ int run_bench(const BenchArgs& args) {
 }  // namespace
 
 Run add_bench_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("bench", "Inference latency vs context length: FA, SWA, E2E and TTT layers (prefill and decode)");
+  auto* cmd = app.add_subcommand(
+      "bench", "Inference latency vs context length: FA, SWA, E2E and TTT layers (prefill and decode)");
   auto args = std::make_shared<BenchArgs>();
   cmd->add_option("--size", args->size,
                   "Model size: experiments <size>/pretrain/pretrain-<size>-{fa,swa,e2e} and the TTT-layer ones")
