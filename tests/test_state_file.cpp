@@ -29,27 +29,31 @@ std::string temp_path(const std::string& name) {
 }  // namespace
 
 TEST(StateFile, RoundTripGivesIdenticalContinuations) {
-  // TTT layers with mini-batch 4: 10 tokens end inside a mini-batch (its gradient sums are saved).
+  // Mini-batches (chunks) of 4: 10 tokens end inside one (a partial chunk is pending; TTT layers
+  // save their gradient sums), 12 at a boundary.
   for (const Config& config :
        {tiny_meta_config(), pretrain_config(SeqModelingBlock::kSelfAttention),
-        ttt_layer_config(SeqModelingBlock::kTttMlp), ttt_layer_config(SeqModelingBlock::kTttLinearBase, false)}) {
-    const auto w = ModelWeights::initialize(config.model, 7);
-    const auto& cfg = config.model;
-    const auto ttt = TttOptions::for_inference(config);
-    DecodeState state = start_decoding(cfg, ttt, w);
-    read_tokens(cfg, ttt, w, state, random_tokens(9, 1));  // 10 tokens: a partial chunk is pending
-    const auto path = temp_path("ttt-state");
-    save_decode_state(path, cfg, ttt, w, state);
-    DecodeState loaded = load_decode_state(path, cfg, ttt, w);
-    std::filesystem::remove(path);
-    EXPECT_EQ(loaded.position, state.position);
-    GenerateOptions o;
-    o.max_new_tokens = 30;
-    o.seed = 4;
-    const auto expected = generate_tokens(cfg, ttt, w, state, o);
-    EXPECT_EQ(generate_tokens(cfg, ttt, w, loaded, o), expected) << to_string(cfg.seq_modeling_block);
-    EXPECT_TRUE(torch::equal(loaded.last_logits, state.last_logits));
-  }
+        ttt_layer_config(SeqModelingBlock::kTttMlp), ttt_layer_config(SeqModelingBlock::kTttLinearBase, false)})
+    for (const int64_t tokens : {10, 12}) {
+      const auto w = ModelWeights::initialize(config.model, 7);
+      const auto& cfg = config.model;
+      const auto ttt = TttOptions::for_inference(config);
+      DecodeState state = start_decoding(cfg, ttt, w);
+      read_tokens(cfg, ttt, w, state, random_tokens(tokens - 1, 1));
+      const auto path = temp_path("ttt-state");
+      save_decode_state(path, cfg, ttt, w, state);
+      DecodeState loaded = load_decode_state(path, cfg, ttt, w);
+      std::filesystem::remove(path);
+      EXPECT_EQ(loaded.position, state.position);
+      GenerateOptions o;
+      o.max_new_tokens = 30;
+      o.seed = 4;
+      const auto expected = generate_tokens(cfg, ttt, w, state, o);
+      EXPECT_EQ(generate_tokens(cfg, ttt, w, loaded, o), expected)
+          << to_string(cfg.seq_modeling_block) << " " << tokens;
+      EXPECT_TRUE(torch::equal(loaded.last_logits, state.last_logits))
+          << to_string(cfg.seq_modeling_block) << " " << tokens;
+    }
 }
 
 TEST(StateFile, RejectsAnotherModel) {

@@ -4,6 +4,8 @@
 // configuration checks.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "config/loader.h"
 #include "config/validate.h"
 #include "model/transformer.h"
@@ -86,6 +88,25 @@ TEST(TttModel, RecomputedMiniBatchGroupsGiveTheGradientsOfTheWholeGraph) {
     const auto batch = random_batch(2, 20, config.model.vocab_size, 6);  // 5 mini-batches
     config.model.remat_mini_batch_group_size = 0;
     const auto whole = gradients(config.model, trained, batch);
+    {
+      // The recomputed path is the one taken: its nodes are in the graph (and only with groups).
+      auto has_recomputed_node = [&](int64_t group) {
+        config.model.remat_mini_batch_group_size = group;
+        const auto loss = pretrain_loss(config.model, trained, batch).loss;
+        std::vector<torch::autograd::Node*> stack{loss.grad_fn().get()};
+        std::set<torch::autograd::Node*> seen;
+        while (!stack.empty()) {
+          auto* node = stack.back();
+          stack.pop_back();
+          if (node == nullptr || !seen.insert(node).second) continue;
+          if (node->name().find("RecomputedGroup") != std::string::npos) return true;
+          for (const auto& edge : node->next_edges()) stack.push_back(edge.function.get());
+        }
+        return false;
+      };
+      EXPECT_FALSE(has_recomputed_node(0)) << to_string(block);
+      EXPECT_TRUE(has_recomputed_node(2)) << to_string(block);
+    }
     for (int64_t group : {1, 2}) {
       config.model.remat_mini_batch_group_size = group;
       const auto recomputed = gradients(config.model, trained, batch);
@@ -148,4 +169,23 @@ TEST(TttModel, ConfigurationsThatCannotWorkAreOneLineErrors) {
   EXPECT_NE(error_of(c).find("training.train_mode is meta"), std::string::npos);
   c = ttt_layer_config(SeqModelingBlock::kSlidingWindow);
   EXPECT_NE(error_of(c).find("model.pre_conv"), std::string::npos);
+  c = ttt_layer_config(SeqModelingBlock::kTttMlp);
+  c.model.ttt_base_lr_init = 0.01;  // a warm-up start without its length
+  EXPECT_NE(error_of(c).find("model.ttt_base_lr_warmup"), std::string::npos);
+}
+
+// ttt-lm-jax's loss: per sequence, the mean NLL over its valid targets (BOS targets are not), then
+// the mean over sequences; not a mean over the inner loop's mini-batches.
+TEST(TttModel, LossIsTheMeanOverEachSequencesValidTargets) {
+  const Config config = ttt_layer_config(SeqModelingBlock::kTttLinear);
+  const auto w = perturbed_weights(config.model, 9);
+  auto batch = random_batch(2, 12, config.model.vocab_size, 10);
+  batch.loss_mask[0][5] = 0;  // a BOS target inside the second mini-batch
+  batch.loss_mask[1][0] = 0;
+  torch::NoGradGuard no_grad;
+  const auto out = pretrain_loss(config.model, w, batch);
+  const auto mask = batch.loss_mask.to(torch::kFloat64);
+  const auto expected = (out.token_nll * mask).sum(1) / mask.sum(1);
+  EXPECT_TRUE(torch::allclose(out.per_sequence, expected, 1e-12, 1e-12)) << out.per_sequence << expected;
+  EXPECT_NEAR(out.loss.item<double>(), expected.mean().item<double>(), 1e-12);
 }

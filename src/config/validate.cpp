@@ -116,6 +116,10 @@ void validate_config(const Config& config) {
             ": a TTT layer has no attention scores to normalise (set model.qk_norm=false)");
   check(!(ttt_layer && model.prime), "model.prime is true but model.seq_modeling_block is " + block_name +
                                          ": prime MLPs belong to TTT-E2E's suffix blocks");
+  check((model.ttt_base_lr_init > 0) == (model.ttt_base_lr_warmup > 0),
+        "model.ttt_base_lr_init (" + std::to_string(model.ttt_base_lr_init) + ") and model.ttt_base_lr_warmup (" +
+            std::to_string(model.ttt_base_lr_warmup) +
+            ") must both be positive (an inner-lr warm-up) or both not (none); one alone would be ignored");
   check(!(model.pre_conv && !ttt_layer), "model.pre_conv is true but model.seq_modeling_block is " + block_name +
                                              ": the pre-convolution belongs to TTT-layer blocks");
   check(!(meta && model.suffix_len == 0),

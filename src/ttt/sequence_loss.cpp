@@ -20,10 +20,17 @@ void check_whole_chunks(const ModelConfig& cfg, const Batch& batch) {
                       " is not a multiple of model.mini_batch_size " + std::to_string(cfg.mini_batch_size));
 }
 
+// The chunk a sequence's loss is averaged over: the TTT-E2E reference's mini-batch (its pretrain
+// loss is a mean over chunks), or the whole sequence for TTT-layer models, whose mini-batch is the
+// inner loop's and whose reference (ttt-lm-jax) takes one mean over each sequence.
+int64_t loss_chunk(const ModelConfig& cfg, int64_t seq_len) {
+  return is_ttt_layer(cfg.seq_modeling_block) ? seq_len : std::min(cfg.mini_batch_size, seq_len);
+}
+
 // The pretraining loss of the final hidden states [B, T, D] (before the final norm).
 SequenceLoss pretrain_loss_of_hidden(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& hidden,
                                      const Batch& batch, int64_t head_slice_elements) {
-  const int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1), chunk = std::min(cfg.mini_batch_size, T);
+  const int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1), chunk = loss_chunk(cfg, T);
   // d(loss)/d(nll) of the loss below: each chunk's mean over its valid targets, then the mean over
   // chunks and sequences.
   auto mask = batch.loss_mask.to(accumulation_dtype(hidden.scalar_type())).view({B, T / chunk, chunk});

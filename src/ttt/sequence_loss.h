@@ -1,7 +1,8 @@
 // The loss of a batch of sequences in the two training modes of the reference:
 //  - pretrain: plain next-token loss over the whole sequence (full-attention and SWA baselines);
 //  - meta: TTT-E2E, the inner loop of inner_loop.h.
-// In both modes a sequence's loss is the equal-weight mean over its chunks of
+// In both modes a sequence's loss is the equal-weight mean over its chunks (TTT-layer models: the
+// whole sequence is one chunk, as ttt-lm-jax's loss) of
 // sum(NLL over valid targets) / #valid targets, and the batch loss is the mean over sequences.
 #pragma once
 
