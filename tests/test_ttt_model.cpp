@@ -136,6 +136,7 @@ TEST(TttModel, InnerLrWarmupMultiplierIsTheOfficialOneInBfloat16) {
   c.model.ttt_base_lr_warmup = 480;
   EXPECT_EQ(TttOptions::for_step(c, 0).ttt_layer_lr_mult, 0.10009765625);
   EXPECT_EQ(TttOptions::for_inference(c).ttt_layer_lr_mult, 1.0);  // evaluation: the full inner lr
+  EXPECT_EQ(TttOptions::for_end_of_training(c, 0).ttt_layer_lr_mult, 1.0);
 }
 
 // The multiplier scales every token's inner learning rate: the loss changes with it.

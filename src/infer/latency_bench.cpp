@@ -209,14 +209,6 @@ LatencySummary summarize_latency(const std::vector<LatencyResult>& results) {
     s.fa_over_e2e_prefill = fa->prefill_seconds_per_1k / e2e->prefill_seconds_per_1k;
     s.fa_over_e2e_decode = fa->decode_ms_per_token / e2e->decode_ms_per_token;
   }
-  const LatencyResult *first = nullptr, *last = nullptr;
-  for (int64_t t : contexts)
-    if (const auto* e2e = find(results, "e2e", t)) {
-      if (first == nullptr) first = e2e;
-      last = e2e;
-    }
-  if (first != nullptr && last != first)
-    s.e2e_decode_longest_over_shortest = last->decode_ms_per_token / first->decode_ms_per_token;
   std::map<std::string, std::pair<const LatencyResult*, const LatencyResult*>> span;  // shortest, longest
   for (int64_t t : contexts)
     for (const auto& r : results)
@@ -228,6 +220,8 @@ LatencySummary summarize_latency(const std::vector<LatencyResult>& results) {
   for (const auto& [variant, ends] : span)
     if (ends.first != ends.second)
       s.decode_longest_over_shortest[variant] = ends.second->decode_ms_per_token / ends.first->decode_ms_per_token;
+  if (const auto e2e = s.decode_longest_over_shortest.find("e2e"); e2e != s.decode_longest_over_shortest.end())
+    s.e2e_decode_longest_over_shortest = e2e->second;
   return s;
 }
 

@@ -159,11 +159,10 @@ EvalResult Trainer::train() {
     }
   }
   // The evaluation that ends training runs at the inner learning rate of the last step trained,
-  // as the reference's (still in its warm-up when the run is shorter than ilr_warmup_steps).
-  // TTT-layer models evaluate at the full inner lr, as ttt-lm-jax's evaluation does.
-  auto final_eval = TttOptions::for_step(config_, state_.step);
-  final_eval.ttt_layer_lr_mult = 1.0;
-  auto result = evaluate_and_report(config_, weights_, final_eval, device_, state_.step, run_dir_, *group_);
+  // as the reference's (still in its warm-up when the run is shorter than ilr_warmup_steps); TTT
+  // layers at their full rate (TttOptions::for_end_of_training).
+  auto result = evaluate_and_report(config_, weights_, TttOptions::for_end_of_training(config_, state_.step), device_,
+                                    state_.step, run_dir_, *group_);
   group_->barrier();  // no rank leaves before rank 0 has written everything
   return result;
 }

@@ -54,6 +54,12 @@ TttOptions TttOptions::for_step(const Config& config, int64_t step) {
   return o;
 }
 
+TttOptions TttOptions::for_end_of_training(const Config& config, int64_t step) {
+  TttOptions o = for_step(config, step);
+  o.ttt_layer_lr_mult = 1.0;
+  return o;
+}
+
 TttOptions TttOptions::for_inference(const Config& config, bool test_time_training) {
   TttOptions o = for_step(config, 0);
   o.lr = config.training.optimizer_inner.lr;  // the full inner lr: past any warm-up

@@ -47,9 +47,11 @@ struct TttOptions {
   // evaluation and inference (as the official evaluation).
   double ttt_layer_lr_mult = 1.0;
 
-  // Training at outer step `step` (its inner learning rate), and the evaluation that ends training
-  // (at step total_steps - 1, as the reference does).
+  // Training at outer step `step` (its inner learning rate and TTT-layer multiplier).
   static TttOptions for_step(const Config& config, int64_t step);
+  // The evaluation that ends training after step `step`: TTT-E2E at that step's inner learning
+  // rate (as the reference does), TTT layers at the full rate (as ttt-lm-jax's evaluation does).
+  static TttOptions for_end_of_training(const Config& config, int64_t step);
   // Evaluation and inference outside training: the full inner learning rate optimizer_inner.lr,
   // as the reference's eval mode (which runs at a step past any warm-up).
   // `test_time_training` false reads a meta model with its initial fast weights (--no-ttt).
