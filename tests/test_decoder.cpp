@@ -44,7 +44,8 @@ torch::Tensor eval_path_logits(const Config& config, const ModelWeights& w, cons
   for (int64_t c = 0; c < T / b; ++c) {
     auto step =
         chunk_step(cfg, w, ttt, state, prefix.slice(1, c * b, (c + 1) * b), targets.slice(1, c * b, (c + 1) * b),
-                   mask.slice(1, c * b, (c + 1) * b), /*learn=*/c + 1 < T / b, /*create_graph=*/false);
+                   mask.slice(1, c * b, (c + 1) * b), /*learn=*/c + 1 < T / b, /*create_graph=*/false,
+                   /*keep_logits=*/true);
     logits.push_back(step.logits.detach());
     nll.push_back(step.nll.detach());
   }

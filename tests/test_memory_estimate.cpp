@@ -6,6 +6,7 @@
 
 #include "config/loader.h"
 #include "model/layers.h"
+#include "model/piecewise_recompute.h"
 #include "model/weights.h"
 #include "support/test_util.h"
 #include "train/memory_estimate.h"
@@ -93,6 +94,30 @@ TEST(MemoryEstimate, BlockRecomputationAndTheSlicedHeadCountWhatTheyKeep) {
   EXPECT_LT(head(16384) - head(8192), 8192 * logits_fp32);  // kept log-probabilities alone: 3x that
   // Below the budget the log-probabilities are kept: 256 more tokens cost at least their logits.
   EXPECT_GT(head(512) - head(256), 256 * logits_fp32);
+}
+
+TEST(MemoryEstimate, PiecewiseAttentionKeepsNoScores) {
+  // Over its budget, attention keeps q, k and v instead of its probabilities (model/attention.h):
+  // doubling the context of a full-attention step then costs less than the probabilities it would
+  // add (4 heads x 3/4 of the new token pairs x 4 bytes, at least), and a meta step's chunks
+  // (their attention and loss) hold less too.
+  // Full attention over the whole sequence (a mini-batch shorter than it would split it).
+  const auto step = [](const std::string& variant, int64_t T) {
+    const int64_t b = variant == "fa" ? T : 256;
+    return estimate_training_memory(
+               tiny(variant, {"training.seq_length=" + std::to_string(T), "training.global_batch_size=1",
+                              "model.mini_batch_size=" + std::to_string(b)}),
+               1)
+        .activations;
+  };
+  const double kept_growth = step("fa", 4096) - step("fa", 2048);
+  const double kept_meta = step("e2e", 4096);
+  ScopedPiecewiseBudget everything(PiecewiseBudget{0, 0, int64_t{1} << 20});
+  const double piecewise_growth = step("fa", 4096) - step("fa", 2048);
+  const double probabilities = 4.0 * 0.75 * (4096.0 * 4096 - 2048.0 * 2048) / 2 * 4;
+  EXPECT_GT(kept_growth, probabilities);
+  EXPECT_LT(piecewise_growth, kept_growth - probabilities);
+  EXPECT_LT(step("e2e", 4096), kept_meta);
 }
 
 TEST(MemoryEstimate, SizesParseAndBadInputIsRefusedNamingIt) {

@@ -4,11 +4,10 @@
 // configuration checks.
 #include <gtest/gtest.h>
 
-#include <set>
-
 #include "config/loader.h"
 #include "config/validate.h"
 #include "model/transformer.h"
+#include "support/autograd_graph.h"
 #include "support/decoding.h"
 #include "support/tiny_model.h"
 #include "ttt/sequence_loss.h"
@@ -92,17 +91,7 @@ TEST(TttModel, RecomputedMiniBatchGroupsGiveTheGradientsOfTheWholeGraph) {
       // The recomputed path is the one taken: its nodes are in the graph (and only with groups).
       auto has_recomputed_node = [&](int64_t group) {
         config.model.remat_mini_batch_group_size = group;
-        const auto loss = pretrain_loss(config.model, trained, batch).loss;
-        std::vector<torch::autograd::Node*> stack{loss.grad_fn().get()};
-        std::set<torch::autograd::Node*> seen;
-        while (!stack.empty()) {
-          auto* node = stack.back();
-          stack.pop_back();
-          if (node == nullptr || !seen.insert(node).second) continue;
-          if (node->name().find("RecomputedGroup") != std::string::npos) return true;
-          for (const auto& edge : node->next_edges()) stack.push_back(edge.function.get());
-        }
-        return false;
+        return ttt::testing::graph_has_node(pretrain_loss(config.model, trained, batch).loss, "RecomputedGroup");
       };
       EXPECT_FALSE(has_recomputed_node(0)) << to_string(block);
       EXPECT_TRUE(has_recomputed_node(2)) << to_string(block);

@@ -30,7 +30,7 @@ torch::Tensor learn_chunk(const ModelConfig& cfg, const TttOptions& ttt, const M
                           FastState fast, const torch::Tensor& hidden, const torch::Tensor& targets) {
   torch::AutoGradMode grad(true);  // the inner gradient, even when the caller decodes under no_grad
   auto step = chunk_step(cfg, w, ttt, fast, hidden, targets, (targets != cfg.bos_token_id).to(torch::kFloat32),
-                         /*learn=*/true, /*create_graph=*/false, &state.rope);
+                         /*learn=*/true, /*create_graph=*/false, /*keep_logits=*/true, &state.rope);
   state.fast = std::move(fast);
   return step.logits.detach();
 }

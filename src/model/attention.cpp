@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "model/layers.h"
+#include "model/piecewise_recompute.h"
 #include "util/torch_compat.h"
 
 namespace ttt {
@@ -31,6 +32,53 @@ torch::Tensor output_projection(const ModelConfig& cfg, const AttentionWeights& 
 
 torch::Tensor positions(int64_t start, int64_t end, torch::Device device) {
   return torch::arange(start, end, torch::TensorOptions().dtype(torch::kInt64).device(device));
+}
+
+// Which keys the queries at absolute positions [q_begin, q_end) see of the keys at
+// [k_begin, k_end): earlier or the same position, within the window (> 0), within the same aligned
+// segment (> 0), and never a position before the sequence. [queries, keys], true = attend.
+torch::Tensor visibility_mask(int64_t q_begin, int64_t q_end, int64_t k_begin, int64_t k_end, int64_t window,
+                              int64_t segment, torch::Device device) {
+  auto qi = positions(q_begin, q_end, device).unsqueeze(1);
+  auto ki = positions(k_begin, k_end, device).unsqueeze(0);
+  auto mask = qi >= ki;
+  if (window > 0) mask = mask & (qi - ki < window);
+  if (segment > 0) mask = mask & (qi.div(segment, "floor") == ki.div(segment, "floor"));
+  if (k_begin < 0) mask = mask & (ki >= 0);
+  return mask;
+}
+
+// Math-kernel attention as a piecewise op (model/piecewise_recompute.h): blocks of queries, each
+// against only the keys it can see, recomputed in the backward passes instead of keeping their
+// scores. q [B, Tq, H, d] at the absolute positions q_begin.., k and v [B, Tk, H, d] at k_begin..
+// -> [B, Tq, H, d]; visibility as visibility_mask.
+torch::Tensor piecewise_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                  int64_t q_begin, int64_t k_begin, int64_t window, int64_t segment) {
+  const int64_t B = q.size(0), Tq = q.size(1), H = q.size(2), Tk = k.size(1);
+  const int64_t widest = window > 0 ? std::min(window, Tk) : segment > 0 ? std::min(segment, Tk) : Tk;
+  const int64_t block =
+      std::min(Tq, std::max<int64_t>(16, piecewise_budget().piece / std::max<int64_t>(1, B * H * widest)));
+  auto op = c10::make_intrusive<PiecewiseOp>();
+  op->output_dim = 1;
+  // Per piece: absolute positions of its first query and first key.
+  std::vector<std::pair<int64_t, int64_t>> starts;
+  for (int64_t s = 0; s < Tq; s += block) {
+    const int64_t e = std::min(Tq, s + block), first_query = q_begin + s, last_query = q_begin + e - 1;
+    int64_t first_key = std::max<int64_t>(k_begin, 0);
+    if (window > 0) first_key = std::max(first_key, first_query - window + 1);
+    if (segment > 0) first_key = std::max(first_key, (first_query / segment) * segment);
+    const int64_t key_end = std::min(last_query + 1, k_begin + Tk);
+    const Span keys{1, first_key - k_begin, key_end - k_begin};
+    op->pieces.push_back(Piece{{Span{1, s, e}, keys, keys}, s, e});
+    starts.emplace_back(first_query, first_key);
+  }
+  op->run = [starts, window, segment](const std::vector<torch::Tensor>& parts, size_t p) {
+    const auto [first_query, first_key] = starts[p];
+    const auto mask = visibility_mask(first_query, first_query + parts[0].size(1), first_key,
+                                      first_key + parts[1].size(1), window, segment, parts[0].device());
+    return masked_attention(parts[0], parts[1], parts[2], mask, AttentionKernel::kMath);
+  };
+  return run_piecewise(op, {q, k, v});
 }
 
 }  // namespace
@@ -88,6 +136,17 @@ std::vector<QueryBlock> full_sequence_query_blocks(int64_t T, int64_t window, in
   return blocks;
 }
 
+int64_t full_sequence_score_elements(int64_t batch, int64_t heads, int64_t T, int64_t window, int64_t segment) {
+  int64_t scores = 0;
+  for (const auto& b : full_sequence_query_blocks(T, window, segment))
+    scores += batch * heads * (b.end - b.begin) * (b.end - b.first_key);
+  return scores;
+}
+
+int64_t step_score_elements(int64_t batch, int64_t heads, int64_t n, int64_t window) {
+  return batch * heads * n * (window + n);
+}
+
 torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
                                       int64_t window, int64_t segment) {
   const int64_t T = x.size(1);
@@ -98,6 +157,10 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
   if (fused_attention_enabled() && window <= 0 && (segment <= 0 || T % segment == 0))
     return output_projection(cfg, w, fused_causal_attention(q, k, qkv.v, segment));
   const auto blocks = full_sequence_query_blocks(T, window, segment);
+  // Piecewise only for the math kernel: the fused ones keep no scores either.
+  if (!fused_attention_enabled() &&
+      full_sequence_score_elements(x.size(0), q.size(2), T, window, segment) > piecewise_budget().attention_scores)
+    return output_projection(cfg, w, piecewise_attention(q, k, qkv.v, 0, 0, window, segment));
   // Queries, keys and values are split once into the query blocks' pieces; a block's keys are
   // the pieces it can see, joined. Slicing the whole sequence per block instead costs a
   // sequence-sized gradient per block in the backward pass (quadratic in T).
@@ -113,11 +176,7 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
   std::vector<torch::Tensor> outs;
   for (size_t i = 0; i < blocks.size(); ++i) {
     const QueryBlock& b = blocks[i];
-    auto qi = positions(b.begin, b.end, x.device()).unsqueeze(1);
-    auto ki = positions(b.first_key, b.end, x.device()).unsqueeze(0);
-    auto mask = qi >= ki;
-    if (window > 0) mask = mask & (qi - ki < window);
-    if (segment > 0) mask = mask & (qi.div(segment, "floor") == ki.div(segment, "floor"));
+    const auto mask = visibility_mask(b.begin, b.end, b.first_key, b.end, window, segment, x.device());
     outs.push_back(
         masked_attention(q_pieces[i], keys_of(k_pieces, b), keys_of(v_pieces, b), mask, AttentionKernel::kFused));
   }
@@ -141,10 +200,16 @@ torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, 
   auto k = apply_rope(keys, key_angles, 0);
   // Absolute indices: query i is token start + i, key j is token start - W + j. Keys before the
   // start of the sequence are the cache's zero initialisation and stay hidden.
-  auto qi = positions(start_position, start_position + n, x.device()).unsqueeze(1);
-  auto ki = positions(start_position - W, start_position + n, x.device()).unsqueeze(0);
-  auto mask = (qi >= ki) & (qi - ki < W) & (ki >= 0);
-  auto out = masked_attention(q, k, values.to(q.scalar_type()), mask, kernel);
+  const auto v = values.to(q.scalar_type());
+  const bool fused = kernel == AttentionKernel::kFused && fused_attention_enabled();
+  torch::Tensor out;
+  if (!fused && step_score_elements(x.size(0), q.size(2), n, W) > piecewise_budget().attention_scores)
+    out = piecewise_attention(q, k, v, start_position, start_position - W, W, 0);
+  else
+    out = masked_attention(
+        q, k, v,
+        visibility_mask(start_position, start_position + n, start_position - W, start_position + n, W, 0, x.device()),
+        kernel);
   cache = KvCache{keys.slice(1, n, W + n), values.slice(1, n, W + n)};
   return output_projection(cfg, w, out);
 }

@@ -56,6 +56,16 @@ struct QueryBlock {
 };
 std::vector<QueryBlock> full_sequence_query_blocks(int64_t T, int64_t window, int64_t segment);
 
+// The score elements (B x H x queries x keys their query blocks see) of one attention call over a
+// whole sequence, and of one over n tokens against a window of W cached keys. A call that exceeds
+// piecewise_budget().attention_scores runs as a piecewise op (model/piecewise_recompute.h) in
+// blocks of at most piecewise_budget().piece scores: it keeps q, k and v instead of its
+// probabilities, and recomputes them one block of queries at a time in the backward pass, as flash
+// attention does. Without a gradient it runs in the same blocks, so evaluation and training read
+// the same values. Calls through the fused kernels never do (they keep no scores either).
+int64_t full_sequence_score_elements(int64_t batch, int64_t heads, int64_t T, int64_t window, int64_t segment);
+int64_t step_score_elements(int64_t batch, int64_t heads, int64_t n, int64_t window);
+
 // x [B, T, D] -> [B, T, D] (after the output projection). window <= 0: full causal attention.
 // segment > 0 restricts attention to aligned segments of that many tokens (the reference's
 // chunk-local self_attention when mini_batch_size < seq_length in pretrain mode). Only first

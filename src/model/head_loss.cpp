@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "model/layers.h"
+#include "model/piecewise_recompute.h"
 #include "model/transformer.h"
 
 namespace ttt {
@@ -80,6 +81,26 @@ torch::Tensor head_token_nll(const ModelConfig& cfg, const ModelWeights& w, cons
     pieces.push_back(token_nll(torch::matmul(x.slice(0, r0, r1), weight), flat_targets.slice(0, r0, r1)));
   }
   return torch::cat(pieces).view({B, n});
+}
+
+torch::Tensor recomputed_head_token_nll(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h,
+                                        const torch::Tensor& targets) {
+  const int64_t B = h.size(0), n = h.size(1), V = w.output_width();
+  auto x = rms_norm(h, w.ln_f(), cfg.rms_norm_eps);
+  const auto compute = compute_dtype(x, cfg.compute_dtype);
+  x = x.to(compute).reshape({B * n, -1});
+  const auto weight = lm_head_weight(cfg, w, compute);
+  const int64_t rows = std::max<int64_t>(1, piecewise_budget().piece / V);
+  auto op = c10::make_intrusive<PiecewiseOp>();
+  op->output_dim = 0;
+  for (int64_t r0 = 0; r0 < B * n; r0 += rows) {
+    const int64_t r1 = std::min(B * n, r0 + rows);
+    op->pieces.push_back(Piece{{Span{0, r0, r1}, Span{}, Span{0, r0, r1}}, r0, r1});
+  }
+  op->run = [](const std::vector<torch::Tensor>& parts, size_t) {
+    return token_nll(torch::matmul(parts[0], parts[1]), parts[2]);
+  };
+  return run_piecewise(op, {x, weight, targets.reshape({B * n})}).view({B, n});
 }
 
 }  // namespace ttt

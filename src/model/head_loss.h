@@ -27,4 +27,11 @@ torch::Tensor head_token_nll(const ModelConfig& cfg, const ModelWeights& w, cons
                              const torch::Tensor& targets, const torch::Tensor& token_weights,
                              int64_t slice_elements = kHeadSliceElements);
 
+// The same NLL, token_nll(lm_head(h), targets), as a piecewise op (model/piecewise_recompute.h)
+// over rows of at most piecewise_budget().piece logits: it keeps h, and its gradient can be
+// differentiated again. For the inner loop's loss, whose gradient meta-learning differentiates:
+// the autograd graph of full logits would keep several tensors of tokens x vocabulary.
+torch::Tensor recomputed_head_token_nll(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h,
+                                        const torch::Tensor& targets);
+
 }  // namespace ttt

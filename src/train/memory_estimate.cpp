@@ -9,6 +9,7 @@
 #include "model/attention.h"
 #include "model/head_loss.h"
 #include "model/param_layout.h"
+#include "model/piecewise_recompute.h"
 #include "model/transformer.h"
 
 namespace ttt {
@@ -41,16 +42,20 @@ double widened(double c) { return c == 4 ? 4 : 4 + c; }
 // q, k and v of every query block (each block scores `keys / block` times its own length of keys);
 // the fp32 softmax of every scored key (and its bf16 copy); the attention output; each SwiGLU
 // MLP's two projections, SiLU and product. c is the compute dtype's size.
-double block_bytes_per_token(const ModelConfig& m, double keys_per_query, double query_block, bool prime, double c) {
+// A piecewise attention call (`scores_kept` false) keeps its rotated q, k and v instead of the
+// copies and the softmax.
+double block_bytes_per_token(const ModelConfig& m, double keys_per_query, double query_block, bool prime, double c,
+                             bool scores_kept) {
   const double D = static_cast<double>(m.hidden_size), F = static_cast<double>(m.intermediate_size),
                H = static_cast<double>(m.num_attention_heads);
   const int64_t residual_branches = prime ? 3 : 2;
-  double bytes = (m.qk_norm ? 2 * (8 + c) * D : 2 * c * D) + c * D  // q, k (normed), v
-                 + (c == 4 ? 0 : 2 * widened(c) * D)                // RoPE
-                 + (1 + 2 * keys_per_query / query_block) * c * D   // q, k, v copies for the matmuls
-                 + widened(c) * H * keys_per_query                  // softmax
-                 + c * D                                            // attention output
-                 + (prime ? 2 : 1) * 4 * F * c;                     // SwiGLU
+  double bytes = (m.qk_norm ? 2 * (8 + c) * D : 2 * c * D) + c * D       // q, k (normed), v
+                 + (c == 4 ? 0 : 2 * widened(c) * D)                     // RoPE
+                 + c * D                                                 // attention output
+                 + (prime ? 2 : 1) * 4 * F * c;                          // SwiGLU
+  bytes += scores_kept ? (1 + 2 * keys_per_query / query_block) * c * D  // q, k, v copies for the matmuls
+                             + widened(c) * H * keys_per_query           // softmax
+                       : 3 * c * D;                                      // the piecewise op's inputs
   if (m.pre_norm) bytes += residual_branches * (8 + c) * D;
   if (m.post_norm) bytes += residual_branches * 8 * D;
   return bytes;
@@ -63,6 +68,12 @@ double lm_head_saved_bytes(const ModelConfig& m, double c) {
 }
 double lm_head_backward_bytes(const ModelConfig& m, double c) {
   return (8 + (c == 4 ? 0 : 2 * c)) * static_cast<double>(m.vocab_size);
+}
+
+// A piecewise op's backward pass: one piece's intermediates and their gradients (fp32) at a time;
+// about twice that when the gradient is differentiated again.
+double piece_bytes(bool second_order) {
+  return (second_order ? 12.0 : 6.0) * 4.0 * static_cast<double>(piecewise_budget().piece);
 }
 
 // Pretraining's LM head over `tokens` tokens. Above kHeadSliceElements logits it runs in slices
@@ -103,14 +114,18 @@ MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size
   const auto layer_has_prime = [&](int64_t i) { return m.prime && i >= first_suffix_layer(m); };
 
   const double hidden_sequence = tokens * D * c;  // the hidden states of one block boundary, or their gradient
+  const int64_t H = m.num_attention_heads;
+  const bool prefix_piecewise =
+      full_sequence_score_elements(B, H, T, pattern.window, pattern.segment) > piecewise_budget().attention_scores;
   if (t.train_mode == TrainMode::kPretrain) {
     double blocks_per_token = 0, largest_block = 0;
     for (int64_t i = 0; i < L; ++i) {
-      const double block = block_bytes_per_token(m, scored.per_query, scored.block, layer_has_prime(i), c);
+      const double block =
+          block_bytes_per_token(m, scored.per_query, scored.block, layer_has_prime(i), c, !prefix_piecewise);
       blocks_per_token += block;
       largest_block = std::max(largest_block, block);
     }
-    const double head = pretrain_head_bytes(m, tokens, c);
+    const double head = pretrain_head_bytes(m, tokens, c) + (prefix_piecewise ? piece_bytes(false) : 0.0);
     if (m.remat_block == "nothing_saveable") {
       // Every block's input is kept; the backward pass recomputes one block's graph at a time
       // (with the gradients of what it saved, about as large again) and carries the gradient of
@@ -130,16 +145,26 @@ MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size
   // it: about as much again as its forward), rotated keys and values of the window included.
   const int64_t b = m.mini_batch_size, W = m.sliding_window_size, C = T / b;
   const double P_inner = static_cast<double>(counts.inner);
-  const double prefix_block = tokens * block_bytes_per_token(m, scored.per_query, scored.block, false, c);
+  const double prefix_block =
+      tokens * block_bytes_per_token(m, scored.per_query, scored.block, false, c, !prefix_piecewise) +
+      (prefix_piecewise ? piece_bytes(false) : 0.0);
   const double prefix_graph =
       static_cast<double>(L - S) * prefix_block + (casts ? weights_per_layer * (L - S) * c : 0.0);
-  double chunk_forward = lm_head_saved_bytes(m, c) * B * b;
+  // A chunk's attention and loss run piecewise above their budgets (inner_loop.cpp): the head then
+  // keeps the final norm's tensors and the op's input instead of the log-probabilities.
+  const bool suffix_piecewise = step_score_elements(B, H, b, W) > piecewise_budget().attention_scores;
+  const bool head_piecewise =
+      static_cast<double>(B * b) * static_cast<double>(m.vocab_size) > piecewise_budget().head_logits;
+  double chunk_forward =
+      (head_piecewise ? (8 + 2 * c) * D + 4 : lm_head_saved_bytes(m, c)) * static_cast<double>(B * b);
   for (int64_t j = 0; j < S; ++j)
-    chunk_forward += static_cast<double>(B * b) *
-                         block_bytes_per_token(m, static_cast<double>(W + b), static_cast<double>(b), m.prime, c) +
-                     static_cast<double>(B * (W + b)) * D * 2 * widened(c);
+    chunk_forward +=
+        static_cast<double>(B * b) * block_bytes_per_token(m, static_cast<double>(W + b), static_cast<double>(b),
+                                                           m.prime, c, !suffix_piecewise) +
+        static_cast<double>(B * (W + b)) * D * 2 * widened(c);
   const double fast_weights = static_cast<double>(B) * P_inner * s;
-  double chunk_graph = 2 * chunk_forward + lm_head_backward_bytes(m, c) * B * b + 2 * fast_weights;
+  double chunk_graph = 2 * chunk_forward + (head_piecewise ? 0.0 : lm_head_backward_bytes(m, c) * B * b) +
+                       2 * fast_weights + (suffix_piecewise || head_piecewise ? piece_bytes(true) : 0.0);
   if (casts)
     chunk_graph +=
         (weights_per_layer * S + static_cast<double>(B) * P_inner + static_cast<double>(m.vocab_size) * D) * c;
@@ -150,9 +175,11 @@ MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size
     return e;
   }
   const int64_t groups = (C + n - 1) / n;
-  const double state = fast_weights + static_cast<double>(S * 2 * B * W) * D * c;
-  const double group_phase = 2 * hidden_sequence + static_cast<double>(groups + 1) * state +
-                             static_cast<double>(std::min(n, C)) * chunk_graph + chunk_forward;
+  // Each group's start fast weights, and every position's keys and values once (inner_loop.cpp).
+  const double states =
+      static_cast<double>(groups + 1) * fast_weights + static_cast<double>(S * 2 * B * (W + T) + S * 2 * B * W) * D * c;
+  const double group_phase =
+      2 * hidden_sequence + states + static_cast<double>(std::min(n, C)) * chunk_graph + chunk_forward;
   // The last backward pass recomputes the prefix blocks one at a time from their kept inputs (one
   // block's graph and the gradients of what it saved).
   const double prefix_phase = 3 * hidden_sequence + static_cast<double>(L - S) * hidden_sequence + 2 * prefix_block +

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "model/head_loss.h"
 #include "model/layers.h"
+#include "model/piecewise_recompute.h"
 #include "model/transformer.h"
 #include "ttt/inner_optimizer.h"
 
@@ -73,10 +75,15 @@ torch::Tensor suffix_forward(const ModelConfig& cfg, const ModelWeights& w, cons
 
 ChunkStep chunk_step(const ModelConfig& cfg, const ModelWeights& w, const TttOptions& ttt, FastState& state,
                      const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& mask, bool learn,
-                     bool create_graph, const RopeTable* rope) {
+                     bool create_graph, bool keep_logits, const RopeTable* rope) {
   ChunkStep out;
-  out.logits = lm_head(cfg, w, suffix_forward(cfg, w, ttt, state, hidden, rope));
-  out.nll = token_nll(out.logits, targets);
+  const auto h = suffix_forward(cfg, w, ttt, state, hidden, rope);
+  if (!keep_logits && h.size(0) * h.size(1) * w.output_width() > piecewise_budget().head_logits) {
+    out.nll = recomputed_head_token_nll(cfg, w, h, targets);
+  } else {
+    out.logits = lm_head(cfg, w, h);
+    out.nll = token_nll(out.logits, targets);
+  }
   out.loss = masked_mean_nll(out.nll, mask);
   if (!learn) return out;
   auto grads = torch::autograd::grad({out.loss.sum()}, state.weights, /*grad_outputs=*/{},
@@ -98,7 +105,8 @@ SequenceLoss meta_loss(const ModelConfig& cfg, const ModelWeights& w, const Batc
   for (int64_t c = 0; c < C; ++c) {
     // The last chunk's update would only matter to a following chunk: training skips it.
     auto step = chunk_step(cfg, w, ttt, state, chunk_of(prefix, c, b), chunk_of(batch.targets, c, b),
-                           chunk_of(batch.loss_mask, c, b), /*learn=*/c + 1 < C, create_graph);
+                           chunk_of(batch.loss_mask, c, b), /*learn=*/c + 1 < C, create_graph,
+                           /*keep_logits=*/false);
     chunk_losses.push_back(create_graph ? step.loss : step.loss.detach());
     chunk_nll.push_back(step.nll.detach());
   }
@@ -116,12 +124,27 @@ SequenceLoss meta_loss_backward(const ModelConfig& cfg, const ModelWeights& w, c
   const torch::Tensor prefix =
       forward_keeping_block_inputs(cfg, w, batch.input_ids, first_suffix_layer(cfg), block_inputs);
   FastState state = init_fast_state(cfg, w, ttt, B, /*through_outer=*/false);
-  std::vector<FastState> group_start;
+  std::vector<FastState> group_start;  // the fast weights; the caches are views of `history`
+  // Every position's keys and values in each suffix block, once: a group's start caches are the
+  // W positions before it (position p at index W + p; zeros before the sequence, as the empty
+  // caches). A copy of the caches per group would hold (groups x W) positions instead of T + W.
+  std::vector<KvCache> history;
+  const int64_t W = state.caches.empty() ? 0 : state.caches[0].k.size(1);
+  for (const auto& c : state.caches) {
+    auto sizes = c.k.sizes().vec();
+    sizes[1] = W + C * b;
+    history.push_back(KvCache{torch::zeros(sizes, c.k.options()), torch::zeros(sizes, c.v.options())});
+  }
   std::vector<torch::Tensor> chunk_losses, chunk_nll;
   for (int64_t c = 0; c < C; ++c) {
-    if (c % chunks_per_group == 0) group_start.push_back(leaf_copy(state));
+    if (c % chunks_per_group == 0) group_start.push_back(leaf_copy(FastState{state.weights, {}, state.position}));
     auto step = chunk_step(cfg, w, ttt, state, chunk_of(prefix, c, b), chunk_of(batch.targets, c, b),
-                           chunk_of(batch.loss_mask, c, b), /*learn=*/c + 1 < C, /*create_graph=*/false);
+                           chunk_of(batch.loss_mask, c, b), /*learn=*/c + 1 < C, /*create_graph=*/false,
+                           /*keep_logits=*/false);
+    for (size_t j = 0; j < history.size(); ++j) {  // the caches now hold positions (c + 1) b - W ..
+      history[j].k.slice(1, (c + 1) * b, (c + 1) * b + W).copy_(state.caches[j].k);
+      history[j].v.slice(1, (c + 1) * b, (c + 1) * b + W).copy_(state.caches[j].v);
+    }
     chunk_losses.push_back(step.loss.detach());
     chunk_nll.push_back(step.nll.detach());
   }
@@ -133,13 +156,17 @@ SequenceLoss meta_loss_backward(const ModelConfig& cfg, const ModelWeights& w, c
   std::vector<torch::Tensor> d_prefix(G), d_weights, d_caches;    // d_caches: k0, v0, k1, v1, ...
   for (int64_t g = G - 1; g >= 0; --g) {
     const int64_t c0 = g * chunks_per_group, c1 = std::min(C, c0 + chunks_per_group);
-    FastState s = leaf_copy(group_start[g]);
+    FastState start = group_start[g];
+    for (const auto& h : history)
+      start.caches.push_back(KvCache{h.k.slice(1, c0 * b, c0 * b + W), h.v.slice(1, c0 * b, c0 * b + W)});
+    FastState s = leaf_copy(start);
     const FastState inputs = s;  // the leaves (shared handles)
     auto prefix_group = prefix.slice(1, c0 * b, c1 * b).detach().requires_grad_(true);
     torch::Tensor objective;
     for (int64_t c = c0; c < c1; ++c) {
       auto step = chunk_step(cfg, w, ttt, s, chunk_of(prefix_group, c - c0, b), chunk_of(batch.targets, c, b),
-                             chunk_of(batch.loss_mask, c, b), /*learn=*/c + 1 < C, /*create_graph=*/true);
+                             chunk_of(batch.loss_mask, c, b), /*learn=*/c + 1 < C, /*create_graph=*/true,
+                             /*keep_logits=*/false);
       auto loss_c = step.loss.sum();
       objective = objective.defined() ? objective + loss_c : loss_c;
     }

@@ -45,18 +45,22 @@ torch::Tensor suffix_forward(const ModelConfig& cfg, const ModelWeights& w, cons
                              const torch::Tensor& hidden, const RopeTable* rope = nullptr);
 
 struct ChunkStep {
-  torch::Tensor logits;  // [B, b, V], read with the fast weights from before the step
-  torch::Tensor nll;     // [B, b]
-  torch::Tensor loss;    // [B]: masked mean NLL of each sequence
+  // [B, b, V], read with the fast weights from before the step. Undefined unless asked for when
+  // the chunk's logits exceed piecewise_budget().head_logits: its loss is then a piecewise op
+  // (model/head_loss.h) that never holds them all.
+  torch::Tensor logits;
+  torch::Tensor nll;   // [B, b]
+  torch::Tensor loss;  // [B]: masked mean NLL of each sequence
 };
 
 // One chunk: read it (suffix blocks + head) with the current fast state and, when `learn`, take
 // the inner step on its loss: w <- w - lr * clip(d loss.sum() / d w), per sequence. Without
 // `create_graph` the new fast weights and the caches are cut from the graph, so memory stays
 // constant over any context; with it the step stays differentiable (meta-learning).
+// `keep_logits`: the caller reads ChunkStep::logits (decoding), so they are always computed.
 ChunkStep chunk_step(const ModelConfig& cfg, const ModelWeights& w, const TttOptions& ttt, FastState& state,
                      const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& mask, bool learn,
-                     bool create_graph, const RopeTable* rope = nullptr);
+                     bool create_graph, bool keep_logits, const RopeTable* rope = nullptr);
 
 struct SequenceLoss {
   torch::Tensor loss;          // scalar: mean over the batch
