@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "model/weights.h"
+#include "support/meta_gradients.h"
 #include "support/tiny_model.h"
 #include "ttt/inner_optimizer.h"
 #include "ttt/sequence_loss.h"
@@ -106,16 +107,7 @@ TEST(MetaGradient, RecomputationGivesTheSameGradients) {
   auto cfg = ttt::testing::tiny_meta_config();
   cfg.training.seq_length = 16;  // 4 chunks of 4
   auto batch = ttt::testing::random_batch(2, 16, cfg.model.vocab_size, 13);
-  auto gradients = [&](int64_t remat_every) {
-    auto w = ModelWeights::initialize(cfg.model, 21, torch::kFloat64);
-    for (auto& t : w.tensors())
-      if (t.dim() == 2) t.mul_(8.0);
-    w.set_requires_grad(true);
-    auto out = loss_and_backward(cfg.model, w, batch, TttOptions::for_step(cfg, 0), remat_every, 0.5);
-    std::vector<torch::Tensor> grads;
-    for (auto& t : w.tensors()) grads.push_back(t.grad().clone());
-    return std::make_pair(out.loss.item<double>(), grads);
-  };
+  auto gradients = [&](int64_t remat_every) { return ttt::testing::meta_gradients(cfg, batch, remat_every); };
   const auto reference = gradients(0);
   for (int64_t n : {1, 2, 3, 4}) {
     const auto remat = gradients(n);

@@ -13,6 +13,7 @@
 #include "model/transformer.h"
 #include "model/weights.h"
 #include "support/autograd_graph.h"
+#include "support/meta_gradients.h"
 #include "support/tiny_model.h"
 #include "ttt/sequence_loss.h"
 #include "ttt/ttt_options.h"
@@ -171,16 +172,7 @@ TEST(PiecewiseRecompute, MetaGradientsDoNotChange) {
   cfg.model.num_hidden_layers = 4;
   cfg.model.suffix_len = 2;  // the inner gradient of the first suffix block's MLP crosses the second's attention
   const auto batch = ttt::testing::random_batch(2, 16, cfg.model.vocab_size, 13);
-  auto gradients = [&](int64_t remat_every) {
-    auto w = ModelWeights::initialize(cfg.model, 21, torch::kFloat64);
-    for (auto& t : w.tensors())
-      if (t.dim() == 2) t.mul_(8.0);
-    w.set_requires_grad(true);
-    auto out = loss_and_backward(cfg.model, w, batch, TttOptions::for_step(cfg, 0), remat_every, 0.5);
-    std::vector<torch::Tensor> grads;
-    for (auto& t : w.tensors()) grads.push_back(t.grad().clone());
-    return std::make_pair(out.loss.item<double>(), grads);
-  };
+  auto gradients = [&](int64_t remat_every) { return ttt::testing::meta_gradients(cfg, batch, remat_every); };
   for (int64_t remat : {0, 1}) {
     const auto kept = gradients(remat);
     ScopedPiecewiseBudget all(everything_piecewise());
