@@ -12,8 +12,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "report/heatmap.h"
 #include "report/plot.h"
 #include "report/plot_scale.h"
+#include "report/position_bins.h"
 #include "report/run_summary.h"
 
 namespace fs = std::filesystem;
@@ -362,6 +364,112 @@ TEST_F(PlotTest, ReadsEvalJson) {
   const std::string table = ttt::report::eval_summary_table({summary});
   EXPECT_NE(table.find("| run | eval loss |"), std::string::npos);
   EXPECT_NE(table.find("| e2e | 2.5000 | 3.5000 | 1.0000 |"), std::string::npos) << table;
+}
+
+TEST(PositionBins, OneBinPerOctaveIsThePowersOfTwo) {
+  const auto bins = ttt::report::log_position_bins({1, 2, 4, 6, 8, 10, 12, 14, 5}, 1);
+  ASSERT_EQ(bins.size(), 4u);
+  const std::vector<std::pair<int64_t, int64_t>> spans = {{1, 1}, {2, 3}, {4, 7}, {8, 9}};
+  const std::vector<double> means = {1, 3, 9, 9.5};
+  for (size_t i = 0; i < bins.size(); ++i) {
+    EXPECT_EQ(bins[i].first, spans[i].first) << i;
+    EXPECT_EQ(bins[i].last, spans[i].second) << i;
+    EXPECT_DOUBLE_EQ(bins[i].mean, means[i]) << i;
+    EXPECT_EQ(bins[i].count, bins[i].last - bins[i].first + 1) << i;
+  }
+}
+
+TEST(PositionBins, BinsTileThePositionsAtTheirLogEdges) {
+  for (int k : {1, 3, 8, 16}) {
+    std::vector<double> values(70000);
+    for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i % 7);
+    const auto bins = ttt::report::log_position_bins(values, k);
+    int64_t next = 1, previous_index = -1;
+    double total = 0;
+    for (const auto& bin : bins) {
+      ASSERT_EQ(bin.first, next) << "k " << k;  // consecutive, nothing skipped or repeated
+      ASSERT_LE(bin.first, bin.last);
+      next = bin.last + 1;
+      // Every position of the bin lies in [2^(i/k), 2^((i+1)/k)), checked in long double.
+      const int64_t index = ttt::report::log_bin_index(bin.first, k);
+      EXPECT_GT(index, previous_index);
+      previous_index = index;
+      const long double lo = std::pow(2.0L, static_cast<long double>(index) / k),
+                        hi = std::pow(2.0L, static_cast<long double>(index + 1) / k);
+      EXPECT_LE(lo, static_cast<long double>(bin.first)) << "k " << k << " bin " << index;
+      EXPECT_LT(static_cast<long double>(bin.last), hi) << "k " << k << " bin " << index;
+      EXPECT_EQ(ttt::report::log_bin_index(bin.last, k), index);
+      total += bin.mean * static_cast<double>(bin.count);
+    }
+    EXPECT_EQ(next, 70001);
+    double expected = 0;
+    for (double v : values) expected += v;
+    EXPECT_NEAR(total, expected, 1e-6 * expected);
+  }
+  // Powers of two open a bin exactly (log2 is not trusted to be exact).
+  for (int64_t m = 0; m < 40; ++m) {
+    EXPECT_EQ(ttt::report::log_bin_index(int64_t{1} << m, 8), 8 * m) << m;
+    // From 16 on, the last bin of an octave (2^(m - 1/8) .. 2^m - 1) holds a position.
+    if (m >= 4) EXPECT_EQ(ttt::report::log_bin_index((int64_t{1} << m) - 1, 8), 8 * m - 1) << m;
+  }
+}
+
+TEST(PositionBins, NonFiniteValuesAreNotAveragedAndBadCountsThrow) {
+  const auto bins = ttt::report::log_position_bins({kNaN, 2, kInf, 6, 1}, 1);
+  ASSERT_EQ(bins.size(), 2u);  // position 1 holds nothing finite: no bin
+  EXPECT_EQ(bins[0].first, 2);
+  EXPECT_EQ(bins[0].count, 1);  // 2 and inf
+  EXPECT_DOUBLE_EQ(bins[0].mean, 2);
+  EXPECT_DOUBLE_EQ(bins[1].mean, 3.5);
+  EXPECT_TRUE(ttt::report::log_position_bins({}, 4).empty());
+  EXPECT_THROW(ttt::report::log_position_bins({1, 2}, 0), std::invalid_argument);
+}
+
+TEST(PositionBins, BinnedEvalSeriesSitsAtTheMiddleOfEachBin) {
+  const Series raw = ttt::position_series("e2e", {4, 3, 2, 2, 1, 1, 1}, 0);
+  EXPECT_EQ(raw.x, (std::vector<double>{1, 2, 3, 4, 5, 6, 7}));
+  const Series binned = ttt::position_series("e2e", {4, 3, 2, 2, 1, 1, 1}, 1);
+  EXPECT_EQ(binned.label, "e2e");
+  EXPECT_EQ(binned.x, (std::vector<double>{1, 2.5, 5.5}));
+  EXPECT_EQ(binned.y, (std::vector<double>{4, 2.5, 1.25}));
+}
+
+// The fill colours of the heat map's cells, in the order they are drawn (row by row).
+std::vector<std::string> cell_fills(const std::string& svg) {
+  std::vector<std::string> fills;
+  for (std::size_t at = svg.find("<rect x="); at != std::string::npos; at = svg.find("<rect x=", at + 1)) {
+    const std::size_t tag_end = svg.find('>', at);
+    if (svg.find("stroke=", at) > tag_end) continue;  // colour-bar steps have no stroke
+    const std::size_t begin = svg.find("fill=\"", at) + 6;
+    fills.push_back(svg.substr(begin, svg.find('"', begin) - begin));
+  }
+  return fills;
+}
+
+TEST_F(PlotTest, HeatmapColoursAndWritesEveryCell) {
+  ttt::HeatmapOptions options;
+  options.title = "NIAH <E2E> & FA";
+  ttt::write_heatmap_svg(path("h.svg"), {"0.00", "1.00"}, {"1K", "2K", "4K"}, {{0, 0.5, 1}, {kNaN, 2, -1}}, options);
+  const std::string svg = read_text(path("h.svg"));
+  EXPECT_EQ(xml_problem(svg), "");
+  const auto t = texts(svg);
+  for (const std::string label : {"1K", "2K", "4K", "0.00", "1.00", "0.50", "2.00", "-1.00", "-"})
+    EXPECT_TRUE(contains(t, label)) << label;
+  EXPECT_TRUE(contains(t, "NIAH &lt;E2E&gt; &amp; FA"));
+  // Lightest at lo, darkest at hi, clamped outside; a missing value is grey.
+  EXPECT_EQ(cell_fills(svg),
+            (std::vector<std::string>{"#F7FBFF", "#6BAED6", "#08306B", "#DDDDDD", "#08306B", "#F7FBFF"}));
+}
+
+TEST_F(PlotTest, HeatmapShapeErrorsWriteNothing) {
+  const ttt::HeatmapOptions options;
+  EXPECT_THROW(ttt::write_heatmap_svg(path("a.svg"), {"r"}, {"a", "b"}, {{1}}, options), std::runtime_error);
+  EXPECT_THROW(ttt::write_heatmap_svg(path("b.svg"), {"r", "s"}, {"a"}, {{1}}, options), std::runtime_error);
+  EXPECT_THROW(ttt::write_heatmap_svg(path("c.svg"), {}, {}, {}, options), std::runtime_error);
+  ttt::HeatmapOptions flat;
+  flat.hi = flat.lo;
+  EXPECT_THROW(ttt::write_heatmap_svg(path("d.svg"), {"r"}, {"a"}, {{1}}, flat), std::runtime_error);
+  EXPECT_TRUE(fs::is_empty(dir_));
 }
 
 TEST_F(PlotTest, ReadsMetricsJsonl) {

@@ -159,7 +159,76 @@ TEST(Resume, EvalOutputsHaveOneValuePerPositionAndAverageToTheLoss) {
   int lines = 0;
   for (std::string line; std::getline(csv, line);) ++lines;
   EXPECT_EQ(lines, 65);
+  // The binned curve: log-spaced bins that tile positions 1..64, each the mean of its positions.
+  const auto& binned = j.at("nll_binned");
+  EXPECT_EQ(binned.at("bins_per_octave").get<int>(), 8);
+  const auto first = binned.at("first").get<std::vector<int64_t>>(),
+             last = binned.at("last").get<std::vector<int64_t>>();
+  const auto bin_nll = binned.at("nll").get<std::vector<double>>();
+  ASSERT_EQ(first.size(), bin_nll.size());
+  ASSERT_EQ(last.size(), bin_nll.size());
+  EXPECT_EQ(first.front(), 1);
+  EXPECT_EQ(last.back(), 64);
+  for (size_t b = 0; b < first.size(); ++b) {
+    if (b > 0) EXPECT_EQ(first[b], last[b - 1] + 1);
+    double sum = 0;
+    for (int64_t p = first[b]; p <= last[b]; ++p) sum += nll[p - 1];
+    EXPECT_NEAR(bin_nll[b], sum / static_cast<double>(last[b] - first[b] + 1), 1e-9) << b;
+  }
+  std::ifstream binned_csv(run_dir / "eval_nll_binned.csv");
+  lines = 0;
+  for (std::string line; std::getline(binned_csv, line);) ++lines;
+  EXPECT_EQ(lines, static_cast<int>(first.size()) + 1);
   EXPECT_TRUE(fs::exists(run_dir / "loss_by_position.svg"));
+  fs::remove_all(dir);
+}
+
+TEST(Resume, NeedleSuiteWritesItsGridAndRejectsBadOptions) {
+  auto dir = temp_dir("niah");
+  ASSERT_EQ(run(run_args(dir, "needle", 1), dir / "train.log"), 0) << read_bytes(dir / "train.log");
+  const auto run_dir = dir / "exp" / "demo" / "needle";
+  std::vector<std::string> args = {"eval",
+                                   "--task",
+                                   "niah",
+                                   "--checkpoint",
+                                   ckpt_dir(dir, "needle").string(),
+                                   "--lengths",
+                                   "128,256",
+                                   "--depths",
+                                   "0,1",
+                                   "--trials",
+                                   "2",
+                                   "model.sliding_window_size=160"};
+  ASSERT_EQ(run(args, dir / "niah.log"), 0) << read_bytes(dir / "niah.log");
+  std::ifstream in(run_dir / "niah.json");
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j.at("test_time_training").get<bool>(), true);
+  EXPECT_EQ(j.at("sliding_window_size").get<int64_t>(), 160);  // the override on top of the run's 32
+  const auto& cells = j.at("cells");
+  ASSERT_EQ(cells.size(), 4u);
+  // Lengths outer, depths inner. With a window of 160, only the needle at the start of 256 tokens
+  // is out of sight (the needle is 66 bytes, the query 38).
+  EXPECT_EQ(cells[3].at("length").get<int64_t>(), 256);
+  const std::vector<std::string> windows = {"inside", "inside", "outside", "inside"};
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(cells[i].at("window").get<std::string>(), windows[i]) << i;
+  for (const auto& cell : cells) {
+    const double accuracy = cell.at("accuracy"), token_accuracy = cell.at("token_accuracy");
+    EXPECT_GE(token_accuracy, accuracy);  // a passed trial has every answer token right
+    EXPECT_GT(cell.at("answer_nll").get<double>(), 0);
+  }
+  int lines = 0;
+  std::ifstream csv(run_dir / "niah.csv");
+  for (std::string line; std::getline(csv, line);) ++lines;
+  EXPECT_EQ(lines, 5);
+  EXPECT_TRUE(fs::exists(run_dir / "niah_accuracy.svg"));
+  const std::string log = read_bytes(dir / "niah.log");
+  EXPECT_NE(log.find("| accuracy: depth \\ length | 128 | 256 |"), std::string::npos) << log;
+  // A depth outside [0, 1] is a one-line error before anything is read or written.
+  fs::remove(run_dir / "niah.json");
+  args[8] = "0,1.5";
+  EXPECT_NE(run(args, dir / "bad.log"), 0);
+  EXPECT_NE(read_bytes(dir / "bad.log").find("needle depth 1.5"), std::string::npos) << read_bytes(dir / "bad.log");
+  EXPECT_FALSE(fs::exists(run_dir / "niah.json"));
   fs::remove_all(dir);
 }
 

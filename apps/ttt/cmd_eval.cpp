@@ -1,34 +1,136 @@
-// `ttt eval`: evaluates a checkpoint on the eval split (test-time training on for meta models)
-// and writes eval.json, eval_nll_by_position.csv and loss_by_position.svg into the run directory.
+// `ttt eval`: evaluates a checkpoint. The default task (loss) runs the eval split (test-time
+// training on for meta models) and writes eval.json, eval_nll_by_position.csv,
+// eval_nll_binned.csv and loss_by_position.svg into the run directory; `--task niah` runs the
+// needle-in-a-haystack suite (infer/needle.h) and writes niah.json, niah.csv, niah_accuracy.svg.
+#include <iostream>
+
 #include "commands.h"
 #include "config/loader.h"
+#include "data/dataset.h"
+#include "infer/model_tokenizer.h"
+#include "infer/needle_report.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
+#include "train/run_directory.h"
+#include "util/file_io.h"
+#include "util/runtime.h"
 
 namespace ttt::cli {
+namespace {
+
+struct EvalArgs {
+  std::vector<std::string> overrides;
+  std::string checkpoint, task = "loss";
+  int64_t step = -1;
+  // The needle suite.
+  NeedleOptions needle{{}, {0, 0.25, 0.5, 0.75, 1}};
+  std::string haystack, tokenizer, output;
+  bool no_ttt = false;
+};
+
+// The checkpoint step directory and its configuration with the overrides on top.
+std::pair<std::string, Config> resolve(const EvalArgs& args) {
+  if (!args.checkpoint.empty()) {
+    const std::string step_dir =
+        find_checkpoint(args.checkpoint, args.step >= 0 ? std::optional<int64_t>(args.step) : std::nullopt);
+    return {step_dir, load_checkpoint_config(step_dir, args.overrides)};
+  }
+  Config config = load_config(args.overrides);
+  if (args.step >= 0) config.training.resume_step = args.step;
+  return {checkpoint_to_evaluate(config), config};
+}
+
+// Lengths of the needle prompts by default: a quarter, a half and all of the evaluation context.
+std::vector<int64_t> default_lengths(int64_t seq_length) {
+  std::vector<int64_t> lengths;
+  for (int64_t length : {seq_length / 4, seq_length / 2, seq_length})
+    if (length >= 128 && (lengths.empty() || lengths.back() != length)) lengths.push_back(length);
+  if (lengths.empty()) lengths.push_back(seq_length);
+  return lengths;
+}
+
+int run_niah(EvalArgs args) {
+  auto [step_dir, config] = resolve(args);
+  if (args.needle.lengths.empty()) args.needle.lengths = default_lengths(config.training.seq_length);
+  check_needle_options(args.needle);
+  const torch::Device device = setup_runtime(config.backend);
+  const auto weights = checkpoint_weights(step_dir, config.model, device);
+  const auto tokenizer = load_model_tokenizer(args.tokenizer, config);
+  const auto ttt = TttOptions::for_inference(config, /*test_time_training=*/!args.no_ttt);
+  std::unique_ptr<TokenSource> haystack;
+  if (!args.haystack.empty()) {
+    std::vector<int64_t> ids;
+    for (int32_t id : tokenizer->encode(read_file(args.haystack))) ids.push_back(id);
+    haystack = std::make_unique<VectorTokenSource>(std::move(ids), "text file " + args.haystack);
+  } else {
+    haystack = open_split(config, config.training.eval_split);
+  }
+  std::cout << "niah: " << step_dir << ", haystack " << haystack->describe() << ", " << args.needle.trials
+            << " trials per cell" << std::endl;
+  const auto cells =
+      run_needle_suite(config.model, ttt, weights, *tokenizer, *haystack, args.needle, [](const NeedleCell& cell) {
+        std::cout << "niah: length " << cell.length << " depth " << cell.depth << ": accuracy " << cell.accuracy
+                  << ", answer NLL " << cell.answer_nll << ", needle " << cell.distance
+                  << " tokens back (window: " << cell.window << ") [" << cell.seconds << " s]" << std::endl;
+      });
+  const auto out_dir = args.output.empty() ? run_directory(config).string() : args.output;
+  const bool windowed = config.model.seq_modeling_block == SeqModelingBlock::kSlidingWindow;
+  const nlohmann::json about = {
+      {"task", "niah"},
+      {"checkpoint", step_dir},
+      {"step", load_checkpoint_state(step_dir).step},
+      {"seq_modeling_block", to_string(config.model.seq_modeling_block)},
+      {"sliding_window_size", windowed ? nlohmann::json(config.model.sliding_window_size) : nlohmann::json()},
+      {"test_time_training", ttt.enabled},
+      {"tokenizer", tokenizer->name()},
+      {"haystack", haystack->describe()},
+      {"trials", args.needle.trials},
+      {"key_digits", args.needle.key_digits},
+      {"seed", args.needle.seed}};
+  write_needle_outputs(out_dir, cells, about,
+                       "Pass-key retrieval accuracy: " + run_directory(config).filename().string());
+  std::cout << "\n"
+            << needle_table(cells, "accuracy", [](const NeedleCell& c) { return c.accuracy; }) << "\n"
+            << needle_table(cells, "answer NLL", [](const NeedleCell& c) { return c.answer_nll; }) << "\n"
+            << "-> " << out_dir << "/niah.json, niah.csv, niah_accuracy.svg" << std::endl;
+  return 0;
+}
+
+}  // namespace
 
 Run add_eval_command(CLI::App& app) {
-  auto* cmd =
-      app.add_subcommand("eval", "Evaluate a checkpoint: mean loss and loss by token position on the eval split");
-  auto overrides = std::make_shared<std::vector<std::string>>();
-  auto checkpoint = std::make_shared<std::string>();
-  auto step = std::make_shared<int64_t>(-1);
-  cmd->add_option("--checkpoint", *checkpoint,
+  auto* cmd = app.add_subcommand(
+      "eval", "Evaluate a checkpoint: loss by token position on the eval split, or the needle-in-a-haystack suite");
+  auto args = std::make_shared<EvalArgs>();
+  cmd->add_option("--checkpoint", args->checkpoint,
                   "A checkpoint step directory or a run's checkpoint directory (latest step); its config is used, "
                   "with the overrides on top. Without it: the latest checkpoint of the configured run");
-  cmd->add_option("--step", *step, "The step to evaluate (default: the latest complete checkpoint)");
-  add_overrides_option(*cmd, *overrides);
-  return [overrides, checkpoint, step]() {
-    Config config;
-    std::string step_dir;
-    if (!checkpoint->empty()) {
-      step_dir = find_checkpoint(*checkpoint, *step >= 0 ? std::optional<int64_t>(*step) : std::nullopt);
-      config = load_checkpoint_config(step_dir, *overrides);
-    } else {
-      config = load_config(*overrides);
-      if (*step >= 0) config.training.resume_step = *step;
-      step_dir = checkpoint_to_evaluate(config);
-    }
+  cmd->add_option("--step", args->step, "The step to evaluate (default: the latest complete checkpoint)");
+  cmd->add_option("--task", args->task,
+                  "loss: mean loss and loss by position on the eval split; niah: pass-key retrieval in haystacks of "
+                  "real text")
+      ->check(CLI::IsMember({"loss", "niah"}))
+      ->capture_default_str();
+  cmd->add_option("--lengths", args->needle.lengths,
+                  "niah: prompt lengths in tokens (default: a quarter, a half and all of training.seq_length)")
+      ->delimiter(',');
+  cmd->add_option("--depths", args->needle.depths, "niah: needle depths in the haystack, 0 (start) to 1 (end)")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--trials", args->needle.trials, "niah: prompts per length and depth (own key and haystack each)")
+      ->capture_default_str();
+  cmd->add_option("--key-digits", args->needle.key_digits, "niah: digits of the pass key")->capture_default_str();
+  cmd->add_option("--seed", args->needle.seed, "niah: seed of the pass keys")->capture_default_str();
+  cmd->add_option("--haystack", args->haystack,
+                  "niah: a text file to draw haystacks from (default: the run's eval split)");
+  cmd->add_option("--tokenizer", args->tokenizer,
+                  "niah: byte, or a tokenizer.json (or a directory holding one); default: training.tokenizer_name");
+  cmd->add_flag("--no-ttt", args->no_ttt, "niah: no test-time training (E2E models keep their initial fast weights)");
+  cmd->add_option("--output", args->output, "niah: directory for the outputs (default: the run directory)");
+  add_overrides_option(*cmd, args->overrides);
+  return [args]() {
+    if (args->task == "niah") return run_niah(*args);
+    auto [step_dir, config] = resolve(*args);
     config.training.eval_mode = true;
     evaluate_checkpoint(config, step_dir);
     return 0;

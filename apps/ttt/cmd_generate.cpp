@@ -7,9 +7,9 @@
 #include "commands.h"
 #include "infer/decoder.h"
 #include "infer/generate.h"
+#include "infer/model_tokenizer.h"
 #include "infer/state_file.h"
 #include "model/layers.h"
-#include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
 #include "util/file_io.h"
 #include "util/runtime.h"
@@ -44,12 +44,7 @@ int run_generate(const GenerateArgs& args) {
   torch::NoGradGuard no_grad;  // the decoder turns gradients on for the inner steps only
 
   const auto weights = checkpoint_weights(step_dir, config.model, device);
-  const auto tokenizer = load_tokenizer(args.tokenizer.empty() ? config.training.tokenizer_name : args.tokenizer);
-  if (tokenizer->vocab_size() > config.model.vocab_size || tokenizer->bos_id() != config.model.bos_token_id)
-    throw ConfigError("tokenizer " + tokenizer->name() + " (" + std::to_string(tokenizer->vocab_size()) +
-                      " tokens, BOS " + std::to_string(tokenizer->bos_id()) + ") does not fit the model (vocab_size " +
-                      std::to_string(config.model.vocab_size) + ", BOS " + std::to_string(config.model.bos_token_id) +
-                      ")");
+  const auto tokenizer = load_model_tokenizer(args.tokenizer, config);
 
   const ModelConfig& cfg = config.model;
   const auto ttt = TttOptions::for_inference(config, /*test_time_training=*/!args.no_ttt);

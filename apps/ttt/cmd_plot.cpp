@@ -15,12 +15,15 @@ struct PlotCommandOptions {
   std::vector<std::string> run_dirs;
   std::string output = ".";
   bool log_x = false;
+  int bins_per_octave = 8;
 };
 
 int run_plot(const PlotCommandOptions& options) {
   namespace fs = std::filesystem;
   std::vector<Series> by_position, training_loss;
   std::vector<report::EvalSummary> summaries;
+  if (options.bins_per_octave < 0)
+    throw std::invalid_argument("--bins-per-octave must be >= 0, not " + std::to_string(options.bins_per_octave));
   for (const auto& run_dir : options.run_dirs) {
     if (!fs::is_directory(run_dir)) throw std::runtime_error("run directory " + run_dir + " does not exist");
     const bool has_eval = fs::exists(fs::path(run_dir) / "eval.json");
@@ -28,7 +31,7 @@ int run_plot(const PlotCommandOptions& options) {
     if (!has_eval && !has_metrics)
       throw std::runtime_error("run directory " + run_dir + " has neither eval.json nor metrics.jsonl");
     if (has_eval) {
-      by_position.push_back(read_eval_series(run_dir));
+      by_position.push_back(read_eval_series(run_dir, options.bins_per_octave));
       summaries.push_back(report::read_eval_summary(run_dir));
     }
     if (has_metrics) training_loss.push_back(read_training_loss_series(run_dir));
@@ -39,7 +42,9 @@ int run_plot(const PlotCommandOptions& options) {
     PlotOptions plot;
     plot.title = "Loss by token position";
     plot.x_label = options.log_x ? "token position (log scale)" : "token position";
-    plot.y_label = "mean NLL";
+    plot.y_label = options.bins_per_octave > 0
+                       ? "mean NLL (" + std::to_string(options.bins_per_octave) + " log-spaced bins per doubling)"
+                       : "mean NLL";
     plot.log_x = options.log_x;
     const std::string path = (fs::path(options.output) / "loss_by_position.svg").string();
     write_line_plot_svg(path, by_position, plot);
@@ -68,6 +73,10 @@ Run add_plot_command(CLI::App& app) {
   cmd->add_option("runs", options->run_dirs, "Run directories (each with eval.json and/or metrics.jsonl)")->required();
   cmd->add_option("-o,--output", options->output, "Directory to write the SVG files into")->capture_default_str();
   cmd->add_flag("--log-x", options->log_x, "Logarithmic token-position axis (ticks at powers of 2)");
+  cmd->add_option("--bins-per-octave", options->bins_per_octave,
+                  "Loss by position: mean over log-spaced bins of positions, this many per doubling (0: every "
+                  "position)")
+      ->capture_default_str();
   return [options]() { return run_plot(*options); };
 }
 

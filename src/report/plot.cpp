@@ -12,13 +12,17 @@
 #include <stdexcept>
 
 #include "report/plot_scale.h"
+#include "report/svg_text.h"
 #include "util/file_io.h"
 
 namespace ttt {
 namespace {
 
+using report::number;
 using report::Point;
+using report::text_width;
 using report::Tick;
+using report::xml_escape;
 
 // Okabe-Ito: distinguishable with the common colour-vision deficiencies and in greyscale print.
 // Yellow is last: it is the hardest to see on white.
@@ -31,9 +35,6 @@ constexpr int kDashCount = static_cast<int>(sizeof(kDashes) / sizeof(kDashes[0])
 
 constexpr double kMarginLeft = 72, kMarginRight = 24, kMarginTop = 44, kMarginBottom = 56;
 constexpr double kFontSize = 12, kTitleFontSize = 15;
-// Rough advance of one character at kFontSize in a sans-serif face, to size the legend box
-// without measuring text.
-constexpr double kCharWidth = 7.2;
 constexpr double kLegendRow = 18, kLegendSwatch = 24;
 
 struct DrawnSeries {
@@ -45,51 +46,6 @@ struct Range {
   double lo = 0;
   double hi = 1;
 };
-
-// XML text and attribute values: the five special characters escaped, and control characters
-// (not allowed in XML 1.0) replaced so the file always parses.
-std::string xml_escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n')
-          out += '?';
-        else
-          out += c;
-    }
-  }
-  return out;
-}
-
-std::string number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.2f", value);
-  return text;
-}
-
-// Rough display width of a label: UTF-8 continuation bytes do not start a character.
-double text_width(const std::string& text) {
-  const auto characters =
-      std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
-  return static_cast<double>(characters) * kCharWidth;
-}
 
 Range x_range(const std::vector<DrawnSeries>& series, bool log_x) {
   double lo = INFINITY, hi = -INFINITY;

@@ -29,8 +29,14 @@ struct PlotOptions {
 // std::runtime_error when the file cannot be written or there is nothing to plot.
 void write_line_plot_svg(const std::string& path, const std::vector<Series>& series, const PlotOptions& options);
 
-// Reads a run directory's eval.json (nll_by_position) as a series labelled with the run name.
-Series read_eval_series(const std::string& run_dir);
+// A loss-by-position series from values[i] at token position i + 1: every position when
+// bins_per_octave is 0, else one point per log-spaced bin (report/position_bins.h), at the middle
+// of its positions, holding their mean.
+Series position_series(const std::string& label, const std::vector<double>& values, int bins_per_octave = 0);
+
+// Reads a run directory's eval.json (nll_by_position) as a series labelled with the run name,
+// binned as position_series does.
+Series read_eval_series(const std::string& run_dir, int bins_per_octave = 0);
 // Reads a run directory's metrics.jsonl (step, loss) as a series labelled with the run name.
 Series read_training_loss_series(const std::string& run_dir);
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "report/plot.h"
+#include "report/position_bins.h"
 #include "report/run_summary.h"
 #include "util/file_io.h"
 
@@ -110,16 +111,28 @@ std::string eval_summary_table(const std::vector<EvalSummary>& rows) {
 
 }  // namespace report
 
-Series read_eval_series(const std::string& run_dir) {
-  const nlohmann::json eval = read_eval_json(run_dir);
+Series position_series(const std::string& label, const std::vector<double>& values, int bins_per_octave) {
   Series series;
-  series.label = report::run_label(run_dir);
-  series.y = nll_by_position(eval, run_dir);
-  if (series.y.empty()) throw std::runtime_error(run_dir + "/eval.json has an empty nll_by_position");
+  series.label = label;
   // Positions count from 1, so that the first token sits at 2^0 on a log axis.
-  series.x.resize(series.y.size());
-  for (std::size_t i = 0; i < series.x.size(); ++i) series.x[i] = static_cast<double>(i + 1);
+  if (bins_per_octave == 0) {
+    series.y = values;
+    series.x.resize(values.size());
+    for (std::size_t i = 0; i < series.x.size(); ++i) series.x[i] = static_cast<double>(i + 1);
+    return series;
+  }
+  for (const auto& bin : report::log_position_bins(values, bins_per_octave)) {
+    series.x.push_back(0.5 * static_cast<double>(bin.first + bin.last));
+    series.y.push_back(bin.mean);
+  }
   return series;
+}
+
+Series read_eval_series(const std::string& run_dir, int bins_per_octave) {
+  const nlohmann::json eval = read_eval_json(run_dir);
+  const auto values = nll_by_position(eval, run_dir);
+  if (values.empty()) throw std::runtime_error(run_dir + "/eval.json has an empty nll_by_position");
+  return position_series(report::run_label(run_dir), values, bins_per_octave);
 }
 
 Series read_training_loss_series(const std::string& run_dir) {

@@ -10,6 +10,7 @@
 #include "data/dataset.h"
 #include "model/layers.h"
 #include "report/plot.h"
+#include "report/position_bins.h"
 #include "train/checkpoint.h"
 #include "train/run_directory.h"
 #include "ttt/sequence_loss.h"
@@ -54,29 +55,47 @@ void write_eval_outputs(const std::string& dir, const EvalResult& result, const 
                         const std::string& label, const TttOptions& ttt, const ModelConfig& model) {
   const std::filesystem::path d(dir);
   std::filesystem::create_directories(d);
-  const nlohmann::json j = {{"split", split},
-                            {"step", step},
-                            {"loss", result.loss},
-                            {"num_sequences", result.num_sequences},
-                            {"num_dropped", result.num_dropped},
-                            {"test_time_training", ttt.enabled},
-                            {"inner_learning_rate", ttt.reported_inner_lr(model)},
-                            {"nll_by_position", result.nll_by_position}};
+  nlohmann::json j = {{"split", split},
+                      {"step", step},
+                      {"loss", result.loss},
+                      {"num_sequences", result.num_sequences},
+                      {"num_dropped", result.num_dropped},
+                      {"test_time_training", ttt.enabled},
+                      {"inner_learning_rate", ttt.reported_inner_lr(model)},
+                      {"nll_by_position", result.nll_by_position}};
+  const auto bins = report::log_position_bins(result.nll_by_position, kEvalBinsPerOctave);
+  nlohmann::json binned = {{"bins_per_octave", kEvalBinsPerOctave},
+                           {"first", nlohmann::json::array()},
+                           {"last", nlohmann::json::array()},
+                           {"nll", nlohmann::json::array()}};
+  for (const auto& bin : bins) {
+    binned["first"].push_back(bin.first);
+    binned["last"].push_back(bin.last);
+    binned["nll"].push_back(bin.mean);
+  }
+  j["nll_binned"] = binned;
   write_file_atomically((d / "eval.json").string(), j.dump() + "\n");
   std::ostringstream csv;
   csv << "position,nll\n";
   csv.precision(9);
   for (size_t i = 0; i < result.nll_by_position.size(); ++i) csv << i << "," << result.nll_by_position[i] << "\n";
   write_file_atomically((d / "eval_nll_by_position.csv").string(), csv.str());
+  std::ostringstream binned_csv;
+  binned_csv << "first,last,nll\n";
+  binned_csv.precision(9);
+  for (const auto& bin : bins) binned_csv << bin.first << "," << bin.last << "," << bin.mean << "\n";
+  write_file_atomically((d / "eval_nll_binned.csv").string(), binned_csv.str());
   if (result.nll_by_position.empty()) return;
-  Series s{label, {}, result.nll_by_position};
-  for (size_t i = 0; i < s.y.size(); ++i) s.x.push_back(static_cast<double>(i + 1));
+  const std::vector<Series> curves = {
+      position_series(label + ", every position", result.nll_by_position),
+      position_series(label + ", mean of " + std::to_string(kEvalBinsPerOctave) + " bins per doubling",
+                      result.nll_by_position, kEvalBinsPerOctave)};
   PlotOptions o;
   o.title = "Loss by token position (" + split + ")";
   o.x_label = "token position";
   o.y_label = "NLL (nats)";
   o.log_x = true;
-  write_line_plot_svg((d / "loss_by_position.svg").string(), {s}, o);
+  write_line_plot_svg((d / "loss_by_position.svg").string(), curves, o);
 }
 
 EvalResult evaluate_and_report(const Config& config, const ModelWeights& weights, const TttOptions& ttt,

@@ -31,9 +31,14 @@ struct EvalResult {
 EvalResult evaluate(const Config& config, const ModelWeights& weights, const TttOptions& ttt, torch::Device device,
                     ProcessGroup& group);
 
+// Log-spaced bins per doubling of position in the binned loss curve of the eval outputs.
+inline constexpr int kEvalBinsPerOctave = 8;
+
 // Writes the evaluation into `dir`: eval.json (split, step, loss, num_sequences, num_dropped,
-// test_time_training, inner_learning_rate, nll_by_position), eval_nll_by_position.csv
-// (position,nll) and loss_by_position.svg. Each file is written beside and renamed, so a reader
+// test_time_training, inner_learning_rate, nll_by_position, and nll_binned: the mean NLL over
+// log-spaced bins of positions, report/position_bins.h, as bins_per_octave and the arrays first,
+// last, nll), eval_nll_by_position.csv (position,nll), eval_nll_binned.csv (first,last,nll) and
+// loss_by_position.svg (both curves). Each file is written beside and renamed, so a reader
 // never sees half of one.
 void write_eval_outputs(const std::string& dir, const EvalResult& result, const std::string& split, int64_t step,
                         const std::string& label, const TttOptions& ttt, const ModelConfig& model);
