@@ -125,6 +125,12 @@ void expect_prefill_equals_evaluation_path(const Config& config) {
 TEST(Decode, E2ePrefillEqualsEvaluationPath) {
   expect_prefill_equals_evaluation_path(tiny_meta_config());  // W 8, b 4, one suffix block
   expect_prefill_equals_evaluation_path(deeper_meta_config());
+  // A window narrower than a chunk (1: no attention to other tokens, as in the toy experiment).
+  for (int64_t window : {1, 2}) {
+    Config narrow = deeper_meta_config();
+    narrow.model.sliding_window_size = window;
+    expect_prefill_equals_evaluation_path(narrow);
+  }
 }
 
 TEST(Decode, E2eFastWeightsChangeOnlyAtChunkBoundaries) {

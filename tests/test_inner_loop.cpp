@@ -86,6 +86,12 @@ TEST(MetaGradient, MatchesFiniteDifferencesWithActiveClipping) {
   check_against_finite_differences(cfg, /*clip=*/0.05);
 }
 
+TEST(MetaGradient, MatchesFiniteDifferencesWithAWindowNarrowerThanAChunk) {
+  auto cfg = ttt::testing::tiny_meta_config();
+  cfg.model.sliding_window_size = 1;  // each token attends to itself only; chunks of 4
+  check_against_finite_differences(cfg, /*clip=*/0.0);
+}
+
 TEST(MetaGradient, InnerLrZeroEqualsPretrainLoss) {
   auto cfg = ttt::testing::tiny_meta_config();
   cfg.training.optimizer_inner.lr = 0.0;
@@ -107,13 +113,17 @@ TEST(MetaGradient, RecomputationGivesTheSameGradients) {
   auto cfg = ttt::testing::tiny_meta_config();
   cfg.training.seq_length = 16;  // 4 chunks of 4
   auto batch = ttt::testing::random_batch(2, 16, cfg.model.vocab_size, 13);
-  auto gradients = [&](int64_t remat_every) { return ttt::testing::meta_gradients(cfg, batch, remat_every); };
-  const auto reference = gradients(0);
-  for (int64_t n : {1, 2, 3, 4}) {
-    const auto remat = gradients(n);
-    EXPECT_NEAR(remat.first, reference.first, 1e-12) << "n=" << n;
-    for (size_t i = 0; i < reference.second.size(); ++i)
-      EXPECT_TRUE(torch::allclose(remat.second[i], reference.second[i], 1e-9, 1e-12)) << "n=" << n << " param " << i;
+  for (int64_t window : {8, 3}) {  // wider and narrower than a chunk
+    cfg.model.sliding_window_size = window;
+    auto gradients = [&](int64_t remat_every) { return ttt::testing::meta_gradients(cfg, batch, remat_every); };
+    const auto reference = gradients(0);
+    for (int64_t n : {1, 2, 3, 4}) {
+      const auto remat = gradients(n);
+      EXPECT_NEAR(remat.first, reference.first, 1e-12) << "n=" << n;
+      for (size_t i = 0; i < reference.second.size(); ++i)
+        EXPECT_TRUE(torch::allclose(remat.second[i], reference.second[i], 1e-9, 1e-12))
+            << "n=" << n << " param " << i << " window " << window;
+    }
   }
 }
 

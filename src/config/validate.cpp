@@ -94,10 +94,6 @@ void validate_config(const Config& config) {
   check(model.suffix_len <= model.num_hidden_layers, "model.suffix_len (" + std::to_string(model.suffix_len) +
                                                          ") must be between 0 and model.num_hidden_layers (" +
                                                          std::to_string(model.num_hidden_layers) + ")");
-  check(!(meta && model.sliding_window_size < model.mini_batch_size),
-        "model.sliding_window_size (" + std::to_string(model.sliding_window_size) +
-            ") must be at least model.mini_batch_size (" + std::to_string(model.mini_batch_size) +
-            ") when training.train_mode is meta");
   check(model.hidden_size % model.num_attention_heads == 0, "model.hidden_size (" + std::to_string(model.hidden_size) +
                                                                 ") must be divisible by model.num_attention_heads (" +
                                                                 std::to_string(model.num_attention_heads) + ")");
