@@ -376,7 +376,6 @@ TEST(Validation, EachCheckNamesItsKey) {
       {{e2e, "training.seq_length=1000"}, {"training.seq_length", "model.mini_batch_size"}},
       {{e2e, "model.suffix_len=5"}, {"model.suffix_len"}},
       {{fa, "model.suffix_len=-1"}, {"model.suffix_len"}},
-      {{e2e, "model.sliding_window_size=64"}, {"model.sliding_window_size", "meta"}},
       {{e2e, "model.num_attention_heads=3"}, {"model.hidden_size", "model.num_attention_heads"}},
       {{e2e, "model.hidden_size=132"}, {"head dim", "RoPE"}},
       {{e2e, "model.seq_modeling_block=mamba"}, {"model.seq_modeling_block", "mamba"}},
