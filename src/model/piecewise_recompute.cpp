@@ -1,5 +1,7 @@
 #include "model/piecewise_recompute.h"
 
+#include <algorithm>
+
 namespace ttt {
 namespace {
 
@@ -37,6 +39,10 @@ torch::Tensor run_without_graph(const PiecewiseOp& op, const std::vector<torch::
   return outs.size() == 1 ? outs[0] : torch::cat(outs, op.output_dim);
 }
 
+// Whether an input receives gradients: it requires grad (indices and masks never do). Saved
+// inputs keep the flag, so the backward passes read it from them.
+bool wanted(const torch::Tensor& input) { return input.requires_grad(); }
+
 // Piece p's parts of the inputs, cut from the caller's graph; the wanted ones are leaves that
 // require grad, also listed in `leaves`.
 std::vector<torch::Tensor> leaf_parts(const PiecewiseOp& op, const std::vector<torch::Tensor>& inputs, size_t p,
@@ -44,7 +50,7 @@ std::vector<torch::Tensor> leaf_parts(const PiecewiseOp& op, const std::vector<t
   std::vector<torch::Tensor> parts;
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto part = part_of(inputs[i], op.pieces[p].inputs[i]).detach();
-    if (op.wanted[i]) {
+    if (wanted(inputs[i])) {
       part.requires_grad_(true);
       leaves.push_back(part);
     }
@@ -59,7 +65,7 @@ std::vector<torch::Tensor> piecewise_gradient(const PiecewiseOp& op, const std::
                                               const torch::Tensor& d_out) {
   std::vector<torch::Tensor> grads(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i)
-    if (op.wanted[i]) grads[i] = torch::zeros_like(inputs[i]);
+    if (wanted(inputs[i])) grads[i] = torch::zeros_like(inputs[i]);
   torch::AutoGradMode grad_mode(true);
   for (size_t p = 0; p < op.pieces.size(); ++p) {
     std::vector<torch::Tensor> leaves;
@@ -69,7 +75,7 @@ std::vector<torch::Tensor> piecewise_gradient(const PiecewiseOp& op, const std::
     const auto g = torch::autograd::grad({out}, leaves, {output_part(op, d_out, p)}, /*retain_graph=*/false,
                                          /*create_graph=*/false, /*allow_unused=*/true);
     for (size_t i = 0, j = 0; i < inputs.size(); ++i)
-      if (op.wanted[i]) add_into(grads[i], op.pieces[p].inputs[i], g[j++]);
+      if (wanted(inputs[i])) add_into(grads[i], op.pieces[p].inputs[i], g[j++]);
   }
   return grads;
 }
@@ -101,10 +107,10 @@ struct PiecewiseGradient : public torch::autograd::Function<PiecewiseGradient> {
     // Incoming gradients by input index.
     std::vector<torch::Tensor> gg_of(n);
     for (size_t i = 0, j = 0; i < n; ++i)
-      if (op->wanted[i]) gg_of[i] = gg[j++];
+      if (wanted(inputs[i])) gg_of[i] = gg[j++];
     variable_list result(n + 2);
     for (size_t i = 0; i < n; ++i)
-      if (op->wanted[i]) result[i] = torch::zeros_like(inputs[i]);
+      if (wanted(inputs[i])) result[i] = torch::zeros_like(inputs[i]);
     result[n] = torch::zeros_like(d_out);
     torch::AutoGradMode grad_mode(true);
     for (size_t p = 0; p < op->pieces.size(); ++p) {
@@ -117,7 +123,7 @@ struct PiecewiseGradient : public torch::autograd::Function<PiecewiseGradient> {
                                                /*create_graph=*/true, /*allow_unused=*/true);
       std::vector<torch::Tensor> outputs, grad_outputs;
       for (size_t i = 0, j = 0; i < n; ++i) {
-        if (!op->wanted[i]) continue;
+        if (!wanted(inputs[i])) continue;
         const auto& f = first[j++];
         if (f.defined() && f.requires_grad() && gg_of[i].defined()) {
           outputs.push_back(f);
@@ -130,7 +136,7 @@ struct PiecewiseGradient : public torch::autograd::Function<PiecewiseGradient> {
       const auto second = torch::autograd::grad(outputs, wrt, grad_outputs, /*retain_graph=*/false,
                                                 /*create_graph=*/false, /*allow_unused=*/true);
       for (size_t i = 0, j = 0; i < n; ++i)
-        if (op->wanted[i]) add_into(result[i], op->pieces[p].inputs[i], second[j++]);
+        if (wanted(inputs[i])) add_into(result[i], op->pieces[p].inputs[i], second[j++]);
       if (second.back().defined()) output_part(*op, result[n], p).add_(second.back());
     }
     return result;  // the last entry: the op argument
@@ -154,7 +160,7 @@ struct PiecewiseForward : public torch::autograd::Function<PiecewiseForward> {
       in.push_back(grads[0]);
       const auto g = PiecewiseGradient::apply(torch::TensorList(in), op);
       for (size_t i = 0, j = 0; i < inputs.size(); ++i)
-        if (op->wanted[i]) result[i] = g[j++];
+        if (wanted(inputs[i])) result[i] = g[j++];
     } else {
       const auto g = piecewise_gradient(*op, inputs, grads[0]);
       std::copy(g.begin(), g.end(), result.begin());
@@ -167,12 +173,7 @@ struct PiecewiseForward : public torch::autograd::Function<PiecewiseForward> {
 
 torch::Tensor run_piecewise(const c10::intrusive_ptr<PiecewiseOp>& op, const std::vector<torch::Tensor>& inputs) {
   TORCH_CHECK(!op->pieces.empty(), "run_piecewise: an op without pieces");
-  op->wanted.clear();
-  bool any = false;
-  for (const auto& t : inputs) {
-    op->wanted.push_back(t.requires_grad() && t.is_floating_point());
-    any = any || op->wanted.back();
-  }
+  const bool any = std::any_of(inputs.begin(), inputs.end(), [](const torch::Tensor& t) { return wanted(t); });
   if (!any || !torch::GradMode::is_enabled()) return run_without_graph(*op, inputs);
   return PiecewiseForward::apply(torch::TensorList(inputs), op);
 }

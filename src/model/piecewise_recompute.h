@@ -39,13 +39,10 @@ struct PiecewiseOp : torch::CustomClassHolder {
   // The output of piece `piece` from the parts of the inputs its spans select. Must be a pure
   // function of them (it runs again in the backward passes) and differentiable twice.
   std::function<torch::Tensor(const std::vector<torch::Tensor>& parts, size_t piece)> run;
-
-  // Filled by run_piecewise: which inputs receive gradients.
-  std::vector<bool> wanted;
 };
 
-// The op's output. Inputs of a floating type that require grad receive gradients; others (indices,
-// masks) are read only.
+// The op's output. Inputs that require grad receive gradients; others (indices, masks, constants)
+// are read only.
 torch::Tensor run_piecewise(const c10::intrusive_ptr<PiecewiseOp>& op, const std::vector<torch::Tensor>& inputs);
 
 // When attention and the inner loop's LM head become piecewise ops. One process-wide setting:
