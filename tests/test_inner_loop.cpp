@@ -24,12 +24,15 @@ double meta_loss_value(const Config& cfg, const ModelWeights& w, const Batch& ba
   return sequence_loss(cfg.model, w, batch, TttOptions::for_step(cfg, 0)).loss.item<double>();
 }
 
-void check_against_finite_differences(const Config& cfg, double clip) {
+// mask_first_chunk: sequence 0's first chunk has no target that counts (as when it predicts a
+// BOS), so its inner gradient is exactly zero.
+void check_against_finite_differences(const Config& cfg, double clip, bool mask_first_chunk = false) {
   auto w = ModelWeights::initialize(cfg.model, 21, torch::kFloat64);
   // Larger weights than the N(0, 0.02) init so the inner steps move the loss noticeably.
   for (auto& t : w.tensors())
     if (t.dim() == 2) t.mul_(8.0);
   auto batch = ttt::testing::random_batch(2, cfg.training.seq_length, cfg.model.vocab_size, 9);
+  if (mask_first_chunk) batch.loss_mask.select(0, 0).narrow(0, 0, cfg.model.mini_batch_size).zero_();
 
   w.set_requires_grad(true);
   auto ttt = TttOptions::for_step(cfg, 0);
@@ -37,6 +40,8 @@ void check_against_finite_differences(const Config& cfg, double clip) {
   auto loss = meta_loss(cfg.model, w, batch, ttt, /*create_graph=*/true).loss;
   auto grads = torch::autograd::grad({loss}, w.tensors());
   w.set_requires_grad(false);
+  for (size_t k = 0; k < grads.size(); ++k)
+    ASSERT_TRUE(torch::isfinite(grads[k]).all().item<bool>()) << w.layout()[k].name << " clip " << clip;
 
   auto cfg_clip = cfg;
   cfg_clip.training.optimizer_inner.clip_gradient = clip;
@@ -90,6 +95,15 @@ TEST(MetaGradient, MatchesFiniteDifferencesWithAWindowNarrowerThanAChunk) {
   auto cfg = ttt::testing::tiny_meta_config();
   cfg.model.sliding_window_size = 1;  // each token attends to itself only; chunks of 4
   check_against_finite_differences(cfg, /*clip=*/0.0);
+}
+
+TEST(MetaGradient, MatchesFiniteDifferencesWhenAChunkHasNoTarget) {
+  // An inner step on a chunk whose targets are all masked has a zero gradient. Its clip must not
+  // differentiate the norm's square root at zero (0 * inf = NaN in the meta-gradient), with the
+  // clip active or not.
+  auto cfg = ttt::testing::tiny_meta_config();
+  check_against_finite_differences(cfg, /*clip=*/1.0, /*mask_first_chunk=*/true);
+  check_against_finite_differences(cfg, /*clip=*/0.05, /*mask_first_chunk=*/true);
 }
 
 TEST(MetaGradient, InnerLrZeroEqualsPretrainLoss) {
@@ -154,6 +168,20 @@ TEST(InnerOptimizer, ClipByGlobalNormPerSequence) {
   EXPECT_TRUE(torch::allclose(out[0], expected, 0, 1e-12)) << out[0];
   auto unclipped = sgd_step({theta_a, theta_b}, {g_a, g_b}, 2.0, 0.0);
   EXPECT_TRUE(torch::allclose(unclipped[0], -2.0 * g_a, 0, 1e-12));
+}
+
+TEST(InnerOptimizer, ClippedStepOfAZeroGradientHasFiniteDerivatives) {
+  // A sequence whose inner gradient is exactly zero (every target of its chunk masked): the step
+  // leaves theta unchanged and its derivatives with respect to the gradient are finite.
+  auto x = torch::tensor({0.0, 2.0}, torch::TensorOptions().dtype(torch::kFloat64).requires_grad(true));
+  auto g = (x.view({2, 1}) * torch::tensor({{1.0, -1.0}}, torch::kFloat64));  // rows: (0, 0) and (2, -2)
+  auto theta = torch::ones({2, 2}, torch::kFloat64);
+  auto out = sgd_step({theta}, {g}, /*lr=*/1.0, /*max_norm=*/0.5);
+  EXPECT_TRUE(torch::equal(out[0][0], theta[0]));
+  auto d = torch::autograd::grad({(out[0] * torch::tensor({{1.0, 3.0}}, torch::kFloat64)).sum()}, {x})[0];
+  ASSERT_TRUE(torch::isfinite(d).all().item<bool>()) << d;
+  EXPECT_NEAR(d[0].item<double>(), 2.0, 1e-12);  // unclipped at 0: d/dx of -(x - 3x)
+  EXPECT_NEAR(d[1].item<double>(), 0.0, 1e-12);  // clipped to norm 0.5: independent of x > 0
 }
 
 TEST(MetaGradient, SameSeedSameLossAndGradients) {
