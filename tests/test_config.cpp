@@ -173,6 +173,41 @@ TEST(OfficialExperiments, Pretrain125mFa) {
   EXPECT_EQ(c.backend.device, "cpu");
 }
 
+TEST(Experiments, EveryFileInTheTreeLoadsAndValidates) {
+  int loaded = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(kConfigDir + "/experiment")) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto name = fs::relative(entry.path(), kConfigDir + "/experiment").replace_extension("").string();
+    SCOPED_TRACE(name);
+    EXPECT_NO_THROW(load({"+experiment=" + name}));
+    ++loaded;
+  }
+  EXPECT_GT(loaded, 40);
+}
+
+TEST(ScalingExperiments, ShareTheirWindowAndDifferInAttentionAndTraining) {
+  // scripts/context_scaling.sh: pretraining at 128 (4x the window), extension to 512 (16x).
+  for (const std::string phase : {"pretrain", "ext"}) {
+    SCOPED_TRACE(phase);
+    const Config e2e = load({"+experiment=scaling/" + phase + "-e2e"});
+    const Config swa = load({"+experiment=scaling/" + phase + "-swa"});
+    const Config fa = load({"+experiment=scaling/" + phase + "-fa"});
+    const int64_t length = phase == "pretrain" ? 128 : 512;
+    for (const Config* c : {&e2e, &swa, &fa}) {
+      EXPECT_EQ(c->training.seq_length, length);
+      EXPECT_EQ(c->training.seq_length * c->training.global_batch_size, 4096);
+      EXPECT_EQ(c->model.num_hidden_layers, 4);
+    }
+    EXPECT_EQ(to_string(e2e.training.train_mode), "meta");
+    EXPECT_EQ(e2e.model.sliding_window_size, 32);
+    EXPECT_EQ(e2e.model.mini_batch_size, 16);
+    EXPECT_EQ(to_string(swa.training.train_mode), "pretrain");
+    EXPECT_EQ(swa.model.sliding_window_size, 32);
+    EXPECT_EQ(to_string(fa.model.seq_modeling_block), "self_attention");
+    EXPECT_EQ(fa.model.rope_theta, phase == "pretrain" ? 500000.0 : 2000000.0);
+  }
+}
+
 TEST(TinyExperiments, AllLoadAndValidate) {
   for (const std::string name :
        {"pretrain/pretrain-tiny-e2e", "pretrain/pretrain-tiny-swa", "pretrain/pretrain-tiny-fa",
