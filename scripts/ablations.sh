@@ -35,17 +35,17 @@ train() {
   echo "== $name: $(( $(date +%s) - t0 )) s"
 }
 train abl-base
-train abl-b8 model.mini_batch_size=8
-train abl-b32 model.mini_batch_size=32
-train abl-window16 model.sliding_window_size=16
-train abl-window64 model.sliding_window_size=64
-train abl-blocks2 model.suffix_len=2
 train abl-no-meta training.train_mode=pretrain
 # The normally trained network read with test-time training on: TTT without meta-learning.
 if [ ! -f "$runs/abl-no-meta-ttt/eval.json" ]; then
   "$TTT" eval --checkpoint "$OUT/checkpoints/demo/abl-no-meta" training.train_mode=meta \
     training.exp_name=abl-no-meta-ttt training.exp_dir="$OUT/runs"
 fi
+train abl-b8 model.mini_batch_size=8
+train abl-b32 model.mini_batch_size=32
+train abl-window16 model.sliding_window_size=16
+train abl-window64 model.sliding_window_size=64
+train abl-blocks2 model.suffix_len=2
 "$TTT" plot "$runs"/abl-{base,b8,b32} --output "$OUT/plots/b" --log-x
 "$TTT" plot "$runs"/abl-{base,window16,window64} --output "$OUT/plots/window" --log-x
 "$TTT" plot "$runs"/abl-{base,blocks2} --output "$OUT/plots/blocks" --log-x
