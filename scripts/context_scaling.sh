@@ -53,8 +53,10 @@ for v in e2e swa fa; do
   for len in 128 256; do
     name=scaling-ext-$v-at-$len
     [ -f "$runs/$name/eval.json" ] && continue
+    # SWA and FA read a sequence as one chunk; E2E keeps its inner-step size.
+    chunk=(); [ $v = e2e ] || chunk=(model.mini_batch_size=$len)
     timed "$name" "$TTT" eval --checkpoint "$OUT/checkpoints/demo/scaling-ext-$v" training.seq_length=$len \
-      training.exp_name=$name training.exp_dir="$OUT/runs"
+      "${chunk[@]}" training.exp_name=$name training.exp_dir="$OUT/runs"
   done
 done
 # Pass-key retrieval with the needle inside (depth 1) and outside the window, at 128, 256 and 512.
