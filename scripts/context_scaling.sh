@@ -9,15 +9,12 @@
 #   PRETRAIN_STEPS (default 1000), EXT_STEPS (default 150): run lengths; schedules scale to them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+source "$ROOT/scripts/experiment_lib.sh"
 PRETRAIN_STEPS="${PRETRAIN_STEPS:-1000}"
 EXT_STEPS="${EXT_STEPS:-150}"
 OUT="${OUT:-$ROOT/experiments/scaling}"
-TTT="${TTT:-build/ttt}"  # the binary (a copy lets a rebuild run beside the experiment)
 start=$(date +%s)
-if [ ! -f data/gutenberg-byte/zarr.json ]; then
-  "$TTT" prepare data/gutenberg --output data/gutenberg-byte --tokenizer byte --latin1 --val-fraction 0.1
-fi
+ensure_byte_dataset
 runs="$OUT/runs/demo"
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=100)
 # schedule STEPS WARMUP: the outer lr schedule scaled to a run of STEPS steps.

@@ -7,16 +7,13 @@
 #   PRETRAIN_STEPS (default 60), EXT_STEPS (default 20): run lengths; schedules scale to them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+source "$ROOT/scripts/experiment_lib.sh"
 PRETRAIN_STEPS="${PRETRAIN_STEPS:-60}"
 EXT_STEPS="${EXT_STEPS:-20}"
 OUT="${OUT:-$ROOT/experiments}"
 start=$(date +%s)
 
-# The 18 books as a byte-level zarr dataset (two of them are Latin-1, read as such explicitly).
-if [ ! -f data/gutenberg-byte/zarr.json ]; then
-  build/ttt prepare data/gutenberg --output data/gutenberg-byte --tokenizer byte --latin1 --val-fraction 0.1
-fi
+ensure_byte_dataset
 
 # schedule STEPS: overrides that scale the outer and inner warm-up/decay to a run of STEPS steps.
 schedule() {
@@ -36,16 +33,16 @@ for variant in e2e swa fa; do
   done_already pretrain-tiny-$variant "$PRETRAIN_STEPS" && { echo "== pretrain-tiny-$variant: done"; continue; }
   echo "== pretrain-tiny-$variant: $PRETRAIN_STEPS steps at 1K context"
   # shellcheck disable=SC2046
-  build/ttt train +experiment=tiny/pretrain/pretrain-tiny-$variant "${common[@]}" $(schedule "$PRETRAIN_STEPS") \
+  "$TTT" train +experiment=tiny/pretrain/pretrain-tiny-$variant "${common[@]}" $(schedule "$PRETRAIN_STEPS") \
     training.ilr_warmup_steps=$(( PRETRAIN_STEPS / 10 > 0 ? PRETRAIN_STEPS / 10 : 1 ))
 done
 for variant in e2e swa fa; do
   done_already ext-tiny-$variant-4K "$EXT_STEPS" && { echo "== ext-tiny-$variant-4K: done"; continue; }
   echo "== ext-tiny-$variant-4K: $EXT_STEPS steps at 4K context from pretrain-tiny-$variant"
   # shellcheck disable=SC2046
-  build/ttt train +experiment=tiny/extension/ext-tiny-$variant-4K "${common[@]}" $(schedule "$EXT_STEPS") \
+  "$TTT" train +experiment=tiny/extension/ext-tiny-$variant-4K "${common[@]}" $(schedule "$EXT_STEPS") \
     training.resume_exp_name=pretrain-tiny-$variant training.load_part=params
 done
 
-build/ttt plot "$OUT"/runs/demo/ext-tiny-{e2e,swa,fa}-4K --output "$OUT/plots" --log-x
+"$TTT" plot "$OUT"/runs/demo/ext-tiny-{e2e,swa,fa}-4K --output "$OUT/plots" --log-x
 echo "main job: $(( $(date +%s) - start )) s; outputs in $OUT (runs/, checkpoints/, plots/)"

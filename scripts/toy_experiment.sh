@@ -10,13 +10,11 @@
 # skips what is done.   STEPS (default 300): training steps of every model.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+source "$ROOT/scripts/experiment_lib.sh"
 STEPS="${STEPS:-300}"
 OUT="${OUT:-$ROOT/experiments/toy}"
 start=$(date +%s)
-if [ ! -f data/gutenberg-byte/zarr.json ]; then
-  build/ttt prepare data/gutenberg --output data/gutenberg-byte --tokenizer byte --latin1 --val-fraction 0.1
-fi
+ensure_byte_dataset
 warmup=$(( STEPS / 10 > 0 ? STEPS / 10 : 1 ))
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=100
         training.total_steps="$STEPS" training.optimizer_outer.lr_decay_steps="$STEPS"
@@ -28,16 +26,16 @@ for variant in noattn fa e2e-b16 e2e-b1; do
   fi
   echo "== toy-$variant: $STEPS steps"
   t0=$(date +%s)
-  build/ttt train +experiment=toy/toy-$variant "${common[@]}"
+  "$TTT" train +experiment=toy/toy-$variant "${common[@]}"
   echo "== toy-$variant: $(( $(date +%s) - t0 )) s"
 done
 # TTT without meta-learning: the no-attention model read with inner steps on its last block's prime MLP.
 for b in 1 16; do
   if [ ! -f "$OUT/runs/demo/toy-naive-ttt-b$b/eval.json" ]; then
-    build/ttt eval --checkpoint "$OUT/checkpoints/demo/toy-noattn" training.train_mode=meta \
+    "$TTT" eval --checkpoint "$OUT/checkpoints/demo/toy-noattn" training.train_mode=meta \
       model.mini_batch_size=$b training.exp_name=toy-naive-ttt-b$b training.exp_dir="$OUT/runs"
   fi
 done
-build/ttt plot "$OUT"/runs/demo/toy-{noattn,naive-ttt-b1,naive-ttt-b16,e2e-b16,e2e-b1,fa} --output "$OUT/plots" \
+"$TTT" plot "$OUT"/runs/demo/toy-{noattn,naive-ttt-b1,naive-ttt-b16,e2e-b16,e2e-b1,fa} --output "$OUT/plots" \
   --bins-per-octave 0
 echo "toy experiment: $(( $(date +%s) - start )) s; outputs in $OUT (runs/, checkpoints/, plots/)"

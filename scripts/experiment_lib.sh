@@ -1,0 +1,11 @@
+# Sourced by the experiment scripts (main_job, toy_experiment, context_scaling, ablations) after
+# they set ROOT: works from the repository root, names the ttt binary and provides the dataset.
+cd "$ROOT"
+TTT="${TTT:-build/ttt}"  # the binary (a copy lets a rebuild run beside an experiment)
+
+# ensure_byte_dataset: the 18 books as a byte-level zarr dataset (two of them are Latin-1, read as
+# such explicitly), made once.
+ensure_byte_dataset() {
+  [ -f data/gutenberg-byte/zarr.json ] ||
+    "$TTT" prepare data/gutenberg --output data/gutenberg-byte --tokenizer byte --latin1 --val-fraction 0.1
+}
