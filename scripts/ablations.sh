@@ -11,14 +11,9 @@
 # Writes experiments/ablations/{runs,checkpoints,plots}. Re-running skips what is done.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+source "$ROOT/scripts/experiment_lib.sh"
 STEPS="${ABL_STEPS:-300}"
 OUT="${OUT:-$ROOT/experiments/ablations}"
-TTT="${TTT:-build/ttt}"  # the binary (a copy lets a rebuild run beside the experiment)
-start=$(date +%s)
-if [ ! -f data/gutenberg-byte/zarr.json ]; then
-  "$TTT" prepare data/gutenberg --output data/gutenberg-byte --tokenizer byte --latin1 --val-fraction 0.1
-fi
 runs="$OUT/runs/demo"
 warmup=$(( STEPS / 10 > 0 ? STEPS / 10 : 1 ))
 common=(+experiment=scaling/pretrain-e2e training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints"

@@ -13,8 +13,6 @@ source "$ROOT/scripts/experiment_lib.sh"
 PRETRAIN_STEPS="${PRETRAIN_STEPS:-1000}"
 EXT_STEPS="${EXT_STEPS:-150}"
 OUT="${OUT:-$ROOT/experiments/scaling}"
-start=$(date +%s)
-ensure_byte_dataset
 runs="$OUT/runs/demo"
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=100)
 # schedule STEPS WARMUP: the outer lr schedule scaled to a run of STEPS steps.

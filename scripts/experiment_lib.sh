@@ -1,5 +1,6 @@
 # Sourced by the experiment scripts (main_job, toy_experiment, context_scaling, ablations) after
-# they set ROOT: works from the repository root, names the ttt binary and provides the dataset.
+# they set ROOT: works from the repository root, names the ttt binary, starts the clock (`start`)
+# and makes the byte-level dataset if it is missing.
 cd "$ROOT"
 TTT="${TTT:-build/ttt}"  # the binary (a copy lets a rebuild run beside an experiment)
 
@@ -9,3 +10,6 @@ ensure_byte_dataset() {
   [ -f data/gutenberg-byte/zarr.json ] ||
     "$TTT" prepare data/gutenberg --output data/gutenberg-byte --tokenizer byte --latin1 --val-fraction 0.1
 }
+
+start=$(date +%s)
+ensure_byte_dataset

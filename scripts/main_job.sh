@@ -11,9 +11,7 @@ source "$ROOT/scripts/experiment_lib.sh"
 PRETRAIN_STEPS="${PRETRAIN_STEPS:-60}"
 EXT_STEPS="${EXT_STEPS:-20}"
 OUT="${OUT:-$ROOT/experiments}"
-start=$(date +%s)
 
-ensure_byte_dataset
 
 # schedule STEPS: overrides that scale the outer and inner warm-up/decay to a run of STEPS steps.
 schedule() {

@@ -13,8 +13,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/experiment_lib.sh"
 STEPS="${STEPS:-300}"
 OUT="${OUT:-$ROOT/experiments/toy}"
-start=$(date +%s)
-ensure_byte_dataset
 warmup=$(( STEPS / 10 > 0 ? STEPS / 10 : 1 ))
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=100
         training.total_steps="$STEPS" training.optimizer_outer.lr_decay_steps="$STEPS"
