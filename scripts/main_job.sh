@@ -12,7 +12,6 @@ PRETRAIN_STEPS="${PRETRAIN_STEPS:-60}"
 EXT_STEPS="${EXT_STEPS:-20}"
 OUT="${OUT:-$ROOT/experiments}"
 
-
 # schedule STEPS: overrides that scale the outer and inner warm-up/decay to a run of STEPS steps.
 schedule() {
   local steps=$1 warmup=$(( $1 / 10 > 0 ? $1 / 10 : 1 ))
