@@ -49,7 +49,7 @@ for v in e2e swa fa; do
     name=scaling-ext-$v-at-$len
     [ -f "$runs/$name/eval.json" ] && continue
     # SWA and FA read a sequence as one chunk; E2E keeps its inner-step size.
-    chunk=(); [ $v = e2e ] || chunk=(model.mini_batch_size=$len)
+    chunk=(); [ "$v" = e2e ] || chunk=("model.mini_batch_size=$len")
     timed "$name" "$TTT" eval --checkpoint "$OUT/checkpoints/demo/scaling-ext-$v" training.seq_length=$len \
       "${chunk[@]}" training.exp_name=$name training.exp_dir="$OUT/runs"
   done
