@@ -2,15 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <sstream>
 
 #include "report/heatmap.h"
+#include "report/svg_text.h"
 #include "util/file_io.h"
 
 namespace ttt {
 namespace {
+
+using report::decimal;
 
 // Lengths and depths in the order they were run, each once.
 template <typename T, typename Get>
@@ -23,12 +25,6 @@ std::vector<T> distinct(const std::vector<NeedleCell>& cells, Get get) {
 
 std::string length_label(int64_t length) {
   return length % 1024 == 0 ? std::to_string(length / 1024) + "K" : std::to_string(length);
-}
-
-std::string fixed(double value, int decimals) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.*f", decimals, value);
-  return text;
 }
 
 // values[depth][length] of the grid; NaN where a cell is missing.
@@ -58,8 +54,8 @@ std::string needle_table(const std::vector<NeedleCell>& cells, const std::string
   for (size_t c = 0; c < lengths.size(); ++c) out << "---:|";
   out << "\n";
   for (size_t r = 0; r < depths.size(); ++r) {
-    out << "| " << fixed(depths[r], 2) << " |";
-    for (double v : values[r]) out << " " << (std::isfinite(v) ? fixed(v, 2) : "-") << " |";
+    out << "| " << decimal(depths[r], 2) << " |";
+    for (double v : values[r]) out << " " << (std::isfinite(v) ? decimal(v, 2) : "-") << " |";
     out << "\n";
   }
   return out.str();
@@ -92,7 +88,7 @@ void write_needle_outputs(const std::string& dir, const std::vector<NeedleCell>&
   const auto lengths = distinct<int64_t>(cells, [](const NeedleCell& c) { return c.length; });
   const auto depths = distinct<double>(cells, [](const NeedleCell& c) { return c.depth; });
   std::vector<std::string> rows, columns;
-  for (double depth : depths) rows.push_back(fixed(depth, 2));
+  for (double depth : depths) rows.push_back(decimal(depth, 2));
   for (int64_t length : lengths) columns.push_back(length_label(length));
   HeatmapOptions options;
   options.title = title;

@@ -15,6 +15,7 @@
 namespace ttt {
 namespace {
 
+using report::decimal;
 using report::number;
 using report::text_width;
 using report::xml_escape;
@@ -35,12 +36,6 @@ std::string colour(double t) {
   for (int c = 0; c < 3; ++c)
     rgb[c] = static_cast<int>(std::lround(kStops[i][c] + f * (kStops[i + 1][c] - kStops[i][c])));
   std::snprintf(text, sizeof(text), "#%02X%02X%02X", rgb[0], rgb[1], rgb[2]);
-  return text;
-}
-
-std::string format_value(double value, int decimals) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.*f", decimals, value);
   return text;
 }
 
@@ -65,9 +60,8 @@ void write_heatmap_svg(const std::string& path, const std::vector<std::string>& 
   const double grid_left = kMargin + kAxisLabel + row_label_width + 8, grid_top = kMargin + kTitleHeight;
   const double grid_width = kCellWidth * columns, grid_height = kCellHeight * rows;
   const double bar_left = grid_left + grid_width + kBarGap;
-  const double width =
-      std::max(bar_left + kBarWidth + 8 + text_width(format_value(options.hi, options.decimals)) + kMargin,
-               kMargin * 2 + text_width(options.title) * 15.0 / 12.0);  // the title is 15 px
+  const double width = std::max(bar_left + kBarWidth + 8 + text_width(decimal(options.hi, options.decimals)) + kMargin,
+                                kMargin * 2 + text_width(options.title) * 15.0 / 12.0);  // the title is 15 px
   const double height = grid_top + grid_height + 22 + kAxisLabel + kMargin;
 
   std::ostringstream svg;
@@ -92,7 +86,7 @@ void write_heatmap_svg(const std::string& path, const std::vector<std::string>& 
           << "\" stroke=\"#ffffff\"/>\n";
       svg << "<text x=\"" << number(x + kCellWidth / 2) << "\" y=\"" << number(y + kCellHeight / 2 + 4)
           << "\" text-anchor=\"middle\" fill=\"" << (!empty && t > 0.55 ? "#ffffff" : "#222222") << "\">"
-          << (empty ? "-" : format_value(v, options.decimals)) << "</text>\n";
+          << (empty ? "-" : decimal(v, options.decimals)) << "</text>\n";
     }
   }
   for (size_t c = 0; c < columns; ++c)
@@ -112,9 +106,9 @@ void write_heatmap_svg(const std::string& path, const std::vector<std::string>& 
         << number(kBarWidth) << "\" height=\"" << number(grid_height / kSteps + 0.5) << "\" fill=\""
         << colour(1.0 - (i + 0.5) / kSteps) << "\"/>\n";
   svg << "<text x=\"" << number(bar_left + kBarWidth + 4) << "\" y=\"" << number(grid_top + 10) << "\">"
-      << format_value(options.hi, options.decimals) << "</text>\n";
+      << decimal(options.hi, options.decimals) << "</text>\n";
   svg << "<text x=\"" << number(bar_left + kBarWidth + 4) << "\" y=\"" << number(grid_top + grid_height) << "\">"
-      << format_value(options.lo, options.decimals) << "</text>\n";
+      << decimal(options.lo, options.decimals) << "</text>\n";
   svg << "</svg>\n";
   write_file_atomically(path, svg.str());
 }

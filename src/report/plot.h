@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "report/position_bins.h"
+
 namespace ttt {
 
 struct Series {
@@ -33,6 +35,10 @@ void write_line_plot_svg(const std::string& path, const std::vector<Series>& ser
 // bins_per_octave is 0, else one point per log-spaced bin (report/position_bins.h), at the middle
 // of its positions, holding their mean.
 Series position_series(const std::string& label, const std::vector<double>& values, int bins_per_octave = 0);
+
+// The series of bins already made: one point per bin, at the middle of its positions, holding
+// their mean.
+Series binned_series(const std::string& label, const std::vector<report::PositionBin>& bins);
 
 // Reads a run directory's eval.json (nll_by_position) as a series labelled with the run name,
 // binned as position_series does.

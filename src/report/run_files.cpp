@@ -112,16 +112,20 @@ std::string eval_summary_table(const std::vector<EvalSummary>& rows) {
 }  // namespace report
 
 Series position_series(const std::string& label, const std::vector<double>& values, int bins_per_octave) {
+  if (bins_per_octave != 0) return binned_series(label, report::log_position_bins(values, bins_per_octave));
   Series series;
   series.label = label;
   // Positions count from 1, so that the first token sits at 2^0 on a log axis.
-  if (bins_per_octave == 0) {
-    series.y = values;
-    series.x.resize(values.size());
-    for (std::size_t i = 0; i < series.x.size(); ++i) series.x[i] = static_cast<double>(i + 1);
-    return series;
-  }
-  for (const auto& bin : report::log_position_bins(values, bins_per_octave)) {
+  series.y = values;
+  series.x.resize(values.size());
+  for (std::size_t i = 0; i < series.x.size(); ++i) series.x[i] = static_cast<double>(i + 1);
+  return series;
+}
+
+Series binned_series(const std::string& label, const std::vector<report::PositionBin>& bins) {
+  Series series;
+  series.label = label;
+  for (const auto& bin : bins) {
     series.x.push_back(0.5 * static_cast<double>(bin.first + bin.last));
     series.y.push_back(bin.mean);
   }

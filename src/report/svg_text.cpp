@@ -35,11 +35,13 @@ std::string xml_escape(const std::string& text) {
   return out;
 }
 
-std::string number(double value) {
+std::string decimal(double value, int decimals) {
   char text[32];
-  std::snprintf(text, sizeof(text), "%.2f", value);
+  std::snprintf(text, sizeof(text), "%.*f", decimals, value);
   return text;
 }
+
+std::string number(double value) { return decimal(value, 2); }
 
 double text_width(const std::string& text) {
   const auto characters =

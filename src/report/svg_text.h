@@ -13,6 +13,9 @@ inline constexpr double kCharWidth = 7.2;
 // (not allowed in XML 1.0) replaced so the file always parses.
 std::string xml_escape(const std::string& text);
 
+// `value` with `decimals` digits after the point ("%.*f"): cell values, table entries.
+std::string decimal(double value, int decimals);
+
 // A coordinate or length, with two decimals.
 std::string number(double value);
 

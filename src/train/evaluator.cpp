@@ -88,8 +88,7 @@ void write_eval_outputs(const std::string& dir, const EvalResult& result, const 
   if (result.nll_by_position.empty()) return;
   const std::vector<Series> curves = {
       position_series(label + ", every position", result.nll_by_position),
-      position_series(label + ", mean of " + std::to_string(kEvalBinsPerOctave) + " bins per doubling",
-                      result.nll_by_position, kEvalBinsPerOctave)};
+      binned_series(label + ", mean of " + std::to_string(kEvalBinsPerOctave) + " bins per doubling", bins)};
   PlotOptions o;
   o.title = "Loss by token position (" + split + ")";
   o.x_label = "token position";
