@@ -15,19 +15,16 @@ source "$ROOT/scripts/experiment_lib.sh"
 STEPS="${ABL_STEPS:-300}"
 OUT="${OUT:-$ROOT/experiments/ablations}"
 runs="$OUT/runs/demo"
-warmup=$(( STEPS / 10 > 0 ? STEPS / 10 : 1 ))
+warmup=$(warmup_steps "$STEPS")
 common=(+experiment=scaling/pretrain-e2e training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints"
         checkpoint.save_freq=100 training.total_steps="$STEPS" training.optimizer_outer.lr_decay_steps="$STEPS"
         training.optimizer_outer.lr_warmup_steps="$warmup" training.ilr_warmup_steps="$warmup")
 # train NAME OVERRIDES...: one ablation run (skipped when its final checkpoint and evaluation exist)
 train() {
-  local name=$1 t0; shift
-  if [ -f "$runs/$name/eval.json" ] && [ -f "$OUT/checkpoints/demo/$name/$(( STEPS - 1 ))/state.json" ]; then
-    echo "== $name: done"; return
-  fi
-  t0=$(date +%s)
-  "$TTT" train "${common[@]}" training.exp_name="$name" "$@"
-  echo "== $name: $(( $(date +%s) - t0 )) s"
+  local name=$1
+  shift
+  if done_already "$name" "$STEPS"; then echo "== $name: done"; return; fi
+  timed "$name" "$TTT" train "${common[@]}" training.exp_name="$name" "$@"
 }
 train abl-base
 train abl-no-meta training.train_mode=pretrain

@@ -15,32 +15,18 @@ EXT_STEPS="${EXT_STEPS:-150}"
 OUT="${OUT:-$ROOT/experiments/scaling}"
 runs="$OUT/runs/demo"
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=100)
-# schedule STEPS WARMUP: the outer lr schedule scaled to a run of STEPS steps.
-schedule() {
-  echo "training.total_steps=$1 training.optimizer_outer.lr_decay_steps=$1 training.optimizer_outer.lr_warmup_steps=$2"
-}
-done_already() {  # NAME STEPS: final checkpoint and evaluation written
-  [ -f "$runs/$1/eval.json" ] && [ -f "$OUT/checkpoints/demo/$1/$(( $2 - 1 ))/state.json" ]
-}
-timed() {  # LABEL COMMAND...: runs the command and prints its wall time
-  local label=$1 t0; shift; t0=$(date +%s)
-  "$@"
-  echo "== $label: $(( $(date +%s) - t0 )) s"
-}
-pw=$(( PRETRAIN_STEPS / 10 > 0 ? PRETRAIN_STEPS / 10 : 1 ))
-ew=$(( EXT_STEPS / 10 > 0 ? EXT_STEPS / 10 : 1 ))
 for v in e2e swa fa; do
   if done_already scaling-pretrain-$v "$PRETRAIN_STEPS"; then echo "== scaling-pretrain-$v: done"; continue; fi
   # shellcheck disable=SC2046
   timed "scaling-pretrain-$v ($PRETRAIN_STEPS steps at context 128)" \
-    "$TTT" train +experiment=scaling/pretrain-$v "${common[@]}" $(schedule "$PRETRAIN_STEPS" $pw) \
-      training.ilr_warmup_steps=$pw
+    "$TTT" train +experiment=scaling/pretrain-$v "${common[@]}" $(schedule "$PRETRAIN_STEPS") \
+      training.ilr_warmup_steps="$(warmup_steps "$PRETRAIN_STEPS")"
 done
 for v in e2e swa fa; do
   if done_already scaling-ext-$v "$EXT_STEPS"; then echo "== scaling-ext-$v: done"; continue; fi
   # shellcheck disable=SC2046
   timed "scaling-ext-$v ($EXT_STEPS steps at context 512)" \
-    "$TTT" train +experiment=scaling/ext-$v "${common[@]}" $(schedule "$EXT_STEPS" $ew) \
+    "$TTT" train +experiment=scaling/ext-$v "${common[@]}" $(schedule "$EXT_STEPS") \
       training.resume_exp_name=scaling-pretrain-$v training.load_part=params
 done
 # The extended models read at shorter contexts: mean loss per context length.

@@ -12,6 +12,31 @@ ensure_byte_dataset() {
     "$TTT" prepare data/gutenberg --output data/gutenberg-byte --tokenizer byte --latin1 --val-fraction 0.1
 }
 
+# done_already NAME STEPS: run NAME under $OUT has its final checkpoint (step STEPS - 1) and its
+# evaluation, so a re-run skips it; an interrupted run is not done and resumes from its last
+# checkpoint.
+done_already() {
+  [ -f "$OUT/runs/demo/$1/eval.json" ] && [ -f "$OUT/checkpoints/demo/$1/$(( $2 - 1 ))/state.json" ]
+}
+
+# timed LABEL COMMAND...: runs the command, then prints "== LABEL: N s".
+timed() {
+  local label=$1 t0
+  shift
+  t0=$(date +%s)
+  "$@"
+  echo "== $label: $(( $(date +%s) - t0 )) s"
+}
+
+# warmup_steps STEPS: a tenth of a run (at least one step), the official schedules' warm-up.
+warmup_steps() { echo $(( $1 / 10 > 0 ? $1 / 10 : 1 )); }
+
+# schedule STEPS: overrides that scale the outer lr schedule (warm-up and decay) to STEPS steps.
+schedule() {
+  echo "training.total_steps=$1 training.optimizer_outer.lr_decay_steps=$1" \
+       "training.optimizer_outer.lr_warmup_steps=$(warmup_steps "$1")"
+}
+
 # shellcheck disable=SC2034  # read by the sourcing script
 start=$(date +%s)
 ensure_byte_dataset

@@ -12,26 +12,14 @@ PRETRAIN_STEPS="${PRETRAIN_STEPS:-60}"
 EXT_STEPS="${EXT_STEPS:-20}"
 OUT="${OUT:-$ROOT/experiments}"
 
-# schedule STEPS: overrides that scale the outer and inner warm-up/decay to a run of STEPS steps.
-schedule() {
-  local steps=$1 warmup=$(( $1 / 10 > 0 ? $1 / 10 : 1 ))
-  echo "training.total_steps=$steps training.optimizer_outer.lr_decay_steps=$steps" \
-       "training.optimizer_outer.lr_warmup_steps=$warmup"
-}
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=25)
-
-# done_already NAME STEPS: the run already has its final checkpoint and its evaluation (a re-run skips it;
-# an interrupted run is not done and resumes from its last checkpoint).
-done_already() {
-  [ -f "$OUT/runs/demo/$1/eval.json" ] && [ -f "$OUT/checkpoints/demo/$1/$(( $2 - 1 ))/state.json" ]
-}
 
 for variant in e2e swa fa; do
   done_already pretrain-tiny-$variant "$PRETRAIN_STEPS" && { echo "== pretrain-tiny-$variant: done"; continue; }
   echo "== pretrain-tiny-$variant: $PRETRAIN_STEPS steps at 1K context"
   # shellcheck disable=SC2046
   "$TTT" train +experiment=tiny/pretrain/pretrain-tiny-$variant "${common[@]}" $(schedule "$PRETRAIN_STEPS") \
-    training.ilr_warmup_steps=$(( PRETRAIN_STEPS / 10 > 0 ? PRETRAIN_STEPS / 10 : 1 ))
+    training.ilr_warmup_steps="$(warmup_steps "$PRETRAIN_STEPS")"
 done
 for variant in e2e swa fa; do
   done_already ext-tiny-$variant-4K "$EXT_STEPS" && { echo "== ext-tiny-$variant-4K: done"; continue; }

@@ -13,19 +13,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/experiment_lib.sh"
 STEPS="${STEPS:-300}"
 OUT="${OUT:-$ROOT/experiments/toy}"
-warmup=$(( STEPS / 10 > 0 ? STEPS / 10 : 1 ))
+warmup=$(warmup_steps "$STEPS")
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=100
         training.total_steps="$STEPS" training.optimizer_outer.lr_decay_steps="$STEPS"
         training.optimizer_outer.lr_warmup_steps="$warmup" training.ilr_warmup_steps="$warmup")
-last=$(( STEPS - 1 ))
 for variant in noattn fa e2e-b16 e2e-b1; do
-  if [ -f "$OUT/runs/demo/toy-$variant/eval.json" ] && [ -f "$OUT/checkpoints/demo/toy-$variant/$last/state.json" ]; then
-    echo "== toy-$variant: done"; continue
-  fi
+  if done_already "toy-$variant" "$STEPS"; then echo "== toy-$variant: done"; continue; fi
   echo "== toy-$variant: $STEPS steps"
-  t0=$(date +%s)
-  "$TTT" train +experiment=toy/toy-$variant "${common[@]}"
-  echo "== toy-$variant: $(( $(date +%s) - t0 )) s"
+  timed "toy-$variant" "$TTT" train +experiment=toy/toy-$variant "${common[@]}"
 done
 # TTT without meta-learning: the no-attention model read with inner steps on its last block's prime MLP.
 for b in 1 16; do
