@@ -33,6 +33,7 @@
 #include "train/memory_estimate.h"
 #include "train/outer_optimizer.h"
 #include "ttt/sequence_loss.h"
+#include "util/allocator.h"
 #include "util/file_io.h"
 #include "util/runtime.h"
 #include "util/safetensors.h"
@@ -238,6 +239,7 @@ int main(int argc, char** argv) {
                         {"batch_size", B},
                         {"device", cfg.backend.device},
                         {"threads", torch::get_num_threads()},
+                        {"malloc", malloc_in_use()},
                         {"steps", steps},
                         {"seconds_per_step", step_s},
                         {"tokens_per_second", static_cast<double>(B * T) / step_s},

@@ -25,6 +25,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread libgloo-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libbenchmark-dev
   libpcre2-dev libblosc-dev libzstd-dev
+  libgoogle-perftools-dev  # tcmalloc_minimal, the programs' malloc (CMakeLists.txt, TTT_TCMALLOC)
   python3
   python3-torch iproute2  # torchrun (the launch tests) and ip netns (the two-host test)
 )
