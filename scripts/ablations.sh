@@ -15,10 +15,9 @@ source "$ROOT/scripts/experiment_lib.sh"
 STEPS="${ABL_STEPS:-300}"
 OUT="${OUT:-$ROOT/experiments/ablations}"
 runs="$OUT/runs/demo"
-warmup=$(warmup_steps "$STEPS")
+read -ra outer_schedule <<<"$(schedule "$STEPS")"
 common=(+experiment=scaling/pretrain-e2e training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints"
-        checkpoint.save_freq=100 training.total_steps="$STEPS" training.optimizer_outer.lr_decay_steps="$STEPS"
-        training.optimizer_outer.lr_warmup_steps="$warmup" training.ilr_warmup_steps="$warmup")
+        checkpoint.save_freq=100 "${outer_schedule[@]}" training.ilr_warmup_steps="$(warmup_steps "$STEPS")")
 # train NAME OVERRIDES...: one ablation run (skipped when its final checkpoint and evaluation exist)
 train() {
   local name=$1

@@ -13,10 +13,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/experiment_lib.sh"
 STEPS="${STEPS:-300}"
 OUT="${OUT:-$ROOT/experiments/toy}"
-warmup=$(warmup_steps "$STEPS")
+read -ra outer_schedule <<<"$(schedule "$STEPS")"
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=100
-        training.total_steps="$STEPS" training.optimizer_outer.lr_decay_steps="$STEPS"
-        training.optimizer_outer.lr_warmup_steps="$warmup" training.ilr_warmup_steps="$warmup")
+        "${outer_schedule[@]}" training.ilr_warmup_steps="$(warmup_steps "$STEPS")")
 # train_toy NAME OVERRIDES...: trains run NAME for STEPS steps unless it is done.
 train_toy() {
   local name=$1
