@@ -206,8 +206,12 @@ LatencySummary summarize_latency(const std::vector<LatencyResult>& results) {
     if (fa == nullptr || e2e == nullptr) continue;
     if (!s.crossover_context && e2e->prefill_seconds_per_1k < fa->prefill_seconds_per_1k) s.crossover_context = t;
     s.longest_context = t;
-    s.fa_over_e2e_prefill = fa->prefill_seconds_per_1k / e2e->prefill_seconds_per_1k;
-    s.fa_over_e2e_decode = fa->decode_ms_per_token / e2e->decode_ms_per_token;
+    s.fa_over_e2e.push_back({t, fa->prefill_seconds_per_1k / e2e->prefill_seconds_per_1k,
+                             fa->decode_ms_per_token / e2e->decode_ms_per_token});
+  }
+  if (!s.fa_over_e2e.empty()) {
+    s.fa_over_e2e_prefill = s.fa_over_e2e.back().prefill;
+    s.fa_over_e2e_decode = s.fa_over_e2e.back().decode;
   }
   std::map<std::string, std::pair<const LatencyResult*, const LatencyResult*>> span;  // shortest, longest
   for (int64_t t : contexts)
@@ -229,7 +233,11 @@ std::string latency_results_json(const std::vector<LatencyResult>& results, cons
   nlohmann::json cases = nlohmann::json::array();
   for (const auto& r : results) cases.push_back(to_json(r));
   auto optional = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  nlohmann::json ratios = nlohmann::json::array();
+  for (const auto& r : s.fa_over_e2e)
+    ratios.push_back({{"context", r.context}, {"prefill", r.prefill}, {"decode", r.decode}});
   nlohmann::json j = {{"cases", cases},
+                      {"fa_over_e2e", ratios},
                       {"crossover_context", optional(s.crossover_context)},
                       {"longest_context", s.longest_context},
                       {"fa_over_e2e_prefill_at_longest", optional(s.fa_over_e2e_prefill)},
@@ -237,6 +245,17 @@ std::string latency_results_json(const std::vector<LatencyResult>& results, cons
                       {"e2e_decode_longest_over_shortest", optional(s.e2e_decode_longest_over_shortest)},
                       {"decode_longest_over_shortest", s.decode_longest_over_shortest}};
   return j.dump(2);
+}
+
+std::vector<LatencyResult> parse_latency_results(const std::string& text, const std::string& source) {
+  try {
+    const auto j = nlohmann::json::parse(text);
+    std::vector<LatencyResult> results;
+    for (const auto& c : j.at("cases")) results.push_back(from_json(c));
+    return results;
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(source + " is not the JSON of `ttt bench --json`: " + e.what());
+  }
 }
 
 std::string latency_results_table(const std::vector<LatencyResult>& results, const LatencySummary& s) {

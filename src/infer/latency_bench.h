@@ -51,7 +51,15 @@ LatencyResult measure_latency(const LatencyCase& c);
 // run torch operations (their thread pools do not survive fork).
 LatencyResult measure_latency_isolated(const LatencyCase& c);
 
+// Full attention's time over TTT-E2E's at one context (above 1: E2E is faster).
+struct FaOverE2e {
+  int64_t context = 0;
+  double prefill = 0;
+  double decode = 0;
+};
+
 struct LatencySummary {
+  std::vector<FaOverE2e> fa_over_e2e;         // every context where both ran, ascending
   std::optional<int64_t> crossover_context;   // shortest context where E2E prefill is faster than FA
   std::optional<double> fa_over_e2e_prefill;  // at the longest context both ran
   std::optional<double> fa_over_e2e_decode;
@@ -64,6 +72,9 @@ struct LatencySummary {
 LatencySummary summarize_latency(const std::vector<LatencyResult>& results);
 
 std::string latency_results_json(const std::vector<LatencyResult>& results, const LatencySummary& summary);
+// The cases of a document latency_results_json wrote (`ttt bench --json`, saved to a file). Throws
+// std::runtime_error naming `source` when the text is not one.
+std::vector<LatencyResult> parse_latency_results(const std::string& text, const std::string& source);
 std::string latency_results_table(const std::vector<LatencyResult>& results, const LatencySummary& summary);
 
 }  // namespace ttt

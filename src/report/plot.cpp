@@ -1,6 +1,6 @@
 // SVG line plots. The layout is fixed (title on top, y label on the left, x label below, legend
 // in the upper-right corner of the plot area, where loss curves that fall over time or position
-// leave room); only the data decides ranges and ticks.
+// leave room, or upper left for rising curves); only the data decides ranges and ticks.
 #include "report/plot.h"
 
 #include <algorithm>
@@ -169,7 +169,7 @@ void write_labels(std::ostream& svg, const Frame& frame, const PlotOptions& opti
   }
 }
 
-void write_series(std::ostream& svg, const Frame& frame, const std::vector<DrawnSeries>& series) {
+void write_series(std::ostream& svg, const Frame& frame, const std::vector<DrawnSeries>& series, bool markers) {
   svg << "<g class=\"series\" clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"1.5\" "
          "stroke-linejoin=\"round\" stroke-linecap=\"round\">\n";
   for (std::size_t i = 0; i < series.size(); ++i) {
@@ -184,18 +184,19 @@ void write_series(std::ostream& svg, const Frame& frame, const std::vector<Drawn
     }
     svg << "\"/>\n";
     // A one-point polyline draws nothing; a dot keeps the series visible.
-    if (series[i].points.size() == 1)
-      svg << "<circle cx=\"" << number(frame.px(series[i].points[0].x)) << "\" cy=\""
-          << number(frame.py(series[i].points[0].y)) << "\" r=\"3\" fill=\"" << colour << "\"/>\n";
+    if (markers || series[i].points.size() == 1)
+      for (const Point& p : series[i].points)
+        svg << "<circle cx=\"" << number(frame.px(p.x)) << "\" cy=\"" << number(frame.py(p.y)) << "\" r=\"3\" fill=\""
+            << colour << "\"/>\n";
   }
   svg << "</g>\n";
 }
 
-void write_legend(std::ostream& svg, const Frame& frame, const std::vector<DrawnSeries>& series) {
+void write_legend(std::ostream& svg, const Frame& frame, const std::vector<DrawnSeries>& series, bool upper_left) {
   double widest = 0;
   for (const auto& s : series) widest = std::max(widest, text_width(s.label));
   const double box_width = kLegendSwatch + 24 + widest, box_height = kLegendRow * series.size() + 8;
-  const double box_x = frame.right() - box_width - 8, box_y = frame.top() + 8;
+  const double box_x = upper_left ? frame.left() + 8 : frame.right() - box_width - 8, box_y = frame.top() + 8;
   svg << "<g class=\"legend\">\n";
   svg << "<rect x=\"" << number(box_x) << "\" y=\"" << number(box_y) << "\" width=\"" << number(box_width)
       << "\" height=\"" << number(box_height)
@@ -258,8 +259,8 @@ void write_line_plot_svg(const std::string& path, const std::vector<Series>& ser
   svg << "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n";
   write_axes(svg, frame, x_ticks, y_ticks, x_minor_ticks);
   write_labels(svg, frame, options);
-  write_series(svg, frame, drawn);
-  write_legend(svg, frame, drawn);
+  write_series(svg, frame, drawn, options.markers);
+  write_legend(svg, frame, drawn, options.legend_upper_left);
   svg << "</svg>\n";
   write_file_atomically(path, svg.str());
 }

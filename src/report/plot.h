@@ -25,6 +25,12 @@ struct PlotOptions {
   // Points are averaged into at most this many bins along x before drawing (per-token curves
   // of 128K points would otherwise make huge, noisy files). 0 = no binning.
   int max_points = 512;
+  // A dot at every drawn point: for curves of a few measured points (latency against context),
+  // where the line between them is not data.
+  bool markers = false;
+  // The legend goes in the upper-right corner, where curves that fall leave room, unless this
+  // puts it upper left, for curves that rise (time against context).
+  bool legend_upper_left = false;
 };
 
 // Writes an SVG line plot (one polyline per series, legend, axes with ticks). Throws

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Latency curves (issue 14's experiment 5; docs/performance.md, docs/results.md): `ttt bench`
+# prefill and decode time against context, random weights, each run saved as JSON, then all of
+# them drawn on one set of plots beside the paper's prefill ratio (`ttt bench --from ... --plot`).
+#   SIZE=tiny (default): FA, SWA and TTT-E2E from 1K to 32K; SWA and E2E on to 256K, FA at 64K.
+#   SIZE=125m: TTT-E2E from 4K to 64K and FA from 4K to 32K (FA's 64K prefill alone would take
+#     hours on 2 cores), 1024 decoded tokens (one E2E chunk: one inner step), THREADS intra-op
+#     threads (default 2). About an hour and a half on the 2-core VM.
+# Writes experiments/latency/<size>/{<run>.json,plots/}. A saved run is kept: re-running skips it.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TTT="${TTT:-build/ttt}"
+SIZE="${SIZE:-tiny}"
+OUT="${OUT:-$ROOT/experiments/latency/$SIZE}"
+THREADS="${THREADS:-2}"
+case "$SIZE" in
+  tiny | 125m) ;;
+  *)
+    echo "latency_curves.sh: SIZE must be tiny or 125m, not '$SIZE'" >&2
+    exit 2
+    ;;
+esac
+mkdir -p "$OUT"
+start=$(date +%s)
+saved=()
+
+# bench NAME ARGS...: one `ttt bench --json` run saved as NAME.json (written beside and renamed,
+# so an interrupted run leaves nothing that looks done).
+bench() {
+  local name=$1 t0
+  shift
+  saved+=("--from" "$OUT/$name.json")
+  if [ -f "$OUT/$name.json" ]; then echo "== $name: done"; return; fi
+  t0=$(date +%s)
+  "$TTT" bench --size "$SIZE" --json "$@" >"$OUT/$name.json.tmp"
+  mv "$OUT/$name.json.tmp" "$OUT/$name.json"
+  echo "== $name: $(( $(date +%s) - t0 )) s"
+}
+
+case "$SIZE" in
+  tiny)
+    bench short --variants fa,swa,e2e --min-context 1024 --max-context 32768
+    bench long --variants swa,e2e --min-context 65536 --max-context 262144
+    bench long-fa --variants fa --min-context 65536 --max-context 65536
+    ;;
+  125m)
+    bench e2e --variants e2e --min-context 4096 --max-context 65536 --decode-tokens 1024 \
+      backend.num_threads="$THREADS"
+    bench fa --variants fa --min-context 4096 --max-context 32768 --decode-tokens 1024 \
+      backend.num_threads="$THREADS"
+    ;;
+esac
+"$TTT" bench "${saved[@]}" --plot "$OUT/plots"
+echo "latency curves ($SIZE): $(( $(date +%s) - start )) s; outputs in $OUT"
