@@ -221,7 +221,8 @@ TEST(Rope, TablesFollowTheirPrecisionAndFloat32DriftsAtLongContext) {
         const float inv32 = 1.0f / static_cast<float>(std::pow(theta, static_cast<double>(exponent)));
         const float angle32 = static_cast<float>(p) * inv32;
         const double angle64 = static_cast<double>(p) * std::pow(theta, -static_cast<double>(2 * i) / d);
-        const double c32 = t32.cos[p - begin][i].item<double>(), c64 = t64.cos[p - begin][i].item<double>();
+        const double c32 = t32.cos_pairs[p - begin][2 * i].item<double>(),
+                     c64 = t64.cos_pairs[p - begin][2 * i].item<double>();
         worst32 = std::max(worst32, std::abs(c32 - std::cos(angle32)));
         worst64 = std::max(worst64, std::abs(c64 - std::cos(angle64)));
         drift = std::max(drift, std::abs(c32 - c64));
@@ -234,5 +235,58 @@ TEST(Rope, TablesFollowTheirPrecisionAndFloat32DriftsAtLongContext) {
       EXPECT_GT(drift, 1e-3);  // the reference's table is not the exact one out there
     else
       EXPECT_LT(drift, 1e-4);
+  }
+}
+
+// The rotation is the pairwise formula (re cos - im sin, re sin + im cos) to the bit, in float32,
+// bfloat16 (rotated in float32) and float64, and so are its gradients and gradients of gradients,
+// in the setting of a model: x is a norm's output (its weight's gradient is a reduction, which
+// depends on the layout of the gradient it reduces), x has another use beside (a window's keys
+// feed the next chunk), and the incoming gradient is transposed (as attention's backward hands it
+// over). Training runs computed with the pairwise form stay bitwise what they were.
+TEST(Rope, RotationAndItsGradientsAreBitwiseThePairwiseFormula) {
+  const int64_t B = 2, T = 7, H = 3, d = 16, first = 5;
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kFloat64}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    const auto acc = accumulation_dtype(dtype);
+    const auto table = rope_table(d, 10000.0, 3, 20, acc, torch::kCPU, RopePrecision::kFloat32);
+    // The table's layout: each pair's cos twice, its sin as (-sin, +sin).
+    const auto cos = table.cos_pairs.slice(0, first - 3, first - 3 + T).view({1, T, 1, d / 2, 2});
+    const auto sin = table.sin_pairs.slice(0, first - 3, first - 3 + T).view({1, T, 1, d / 2, 2});
+    EXPECT_TRUE(torch::equal(cos.select(-1, 0), cos.select(-1, 1)));
+    EXPECT_TRUE(torch::equal(sin.select(-1, 0), -sin.select(-1, 1)));
+    auto pairwise = [&](const torch::Tensor& x) {
+      const auto pairs = x.to(acc).view({B, T, H, d / 2, 2});
+      const auto re = pairs.select(-1, 0), im = pairs.select(-1, 1);
+      const auto c = cos.select(-1, 0), s = sin.select(-1, 1);
+      return torch::stack({re * c - im * s, re * s + im * c}, -1).view({B, T, H, d}).to(dtype);
+    };
+
+    torch::manual_seed(11);
+    auto random = [&](std::vector<int64_t> sizes) { return torch::randn(sizes, torch::kFloat64).to(dtype); };
+    const auto base = random({B, T, H, d}), weight0 = random({d}), other0 = random({B, T, H, d});
+    // [B, H, T, d] transposed to [B, T, H, d]: a non-contiguous incoming gradient.
+    const auto upstream0 = random({B, H, T, d}), probe = random({d});
+    struct Result {
+      torch::Tensor rotated, grads, grads_of_grads;
+    };
+    auto run = [&](const std::function<torch::Tensor(const torch::Tensor&)>& rope) {
+      const auto weight = weight0.clone().requires_grad_(), other = other0.clone().requires_grad_();
+      const auto upstream = upstream0.clone().requires_grad_();
+      const auto x = base * weight;  // a norm's output
+      const auto rotated = rope(x);
+      const auto loss = (rotated * upstream.transpose(1, 2)).sum() + (x * other).sum();
+      const auto first_order =
+          torch::autograd::grad({loss}, {weight, other}, {}, /*retain_graph=*/true, /*create_graph=*/true);
+      const auto second = torch::autograd::grad({(first_order[0] * probe).sum()}, {upstream, other});
+      return Result{rotated.detach(), torch::cat({first_order[0].flatten(), first_order[1].flatten()}).detach(),
+                    torch::cat({second[0].flatten(), second[1].flatten()})};
+    };
+    const auto ours = run([&](const torch::Tensor& x) { return apply_rope(x, table, first); });
+    const auto expected = run(pairwise);
+    EXPECT_TRUE(torch::equal(ours.rotated, expected.rotated));
+    EXPECT_TRUE(torch::equal(ours.grads, expected.grads));
+    EXPECT_TRUE(torch::equal(ours.grads_of_grads, expected.grads_of_grads));
+    EXPECT_EQ(ours.rotated.scalar_type(), dtype);
   }
 }

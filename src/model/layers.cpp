@@ -66,20 +66,51 @@ RopeTable rope_table(int64_t head_dim, double theta, int64_t begin, int64_t end,
   }
   auto positions = torch::arange(begin, end, torch::TensorOptions().dtype(torch::kInt64).device(device));
   auto angles = positions.to(opts).unsqueeze(1) * inv_freq.unsqueeze(0);  // [T, d/2]
-  return RopeTable{angles.cos().to(acc), angles.sin().to(acc), begin, end};
+  const auto cos = angles.cos().to(acc), sin = angles.sin().to(acc);
+  return RopeTable{torch::stack({cos, cos}, -1).view({end - begin, head_dim}),
+                   torch::stack({-sin, sin}, -1).view({end - begin, head_dim}), begin, end};
 }
+
+namespace {
+
+// x [B, T, H, d], contiguous -> (re cos + im (-sin), im cos + re sin) for every pair (re, im):
+// each element the same two rounded products and one rounded sum as re cos - im sin and
+// re sin + im cos, so the same bits as pairwise arithmetic, in passes over contiguous memory
+// instead of strided ones.
+torch::Tensor rotate_pairs(const torch::Tensor& x, const torch::Tensor& cos_pairs, const torch::Tensor& sin_pairs) {
+  const auto swapped = x.view({x.size(0), x.size(1), x.size(2), x.size(3) / 2, 2}).flip(-1).view(x.sizes());
+  return x * cos_pairs + swapped * sin_pairs;
+}
+
+// The rotation as one autograd node whose gradient is the inverse rotation (by -sin) of the
+// incoming gradient made contiguous, itself such a node (gradients of gradients for the
+// meta-gradient). Left to autograd, the products' gradients would keep the layout of the incoming
+// gradient (attention's backward hands over transposed ones), and the norms' weight gradients
+// below, reductions over that layout, would change in the last bits with it.
+struct PairRotation : torch::autograd::Function<PairRotation> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& cos_pairs, const torch::Tensor& sin_pairs) {
+    ctx->saved_data["cos"] = cos_pairs;
+    ctx->saved_data["sin"] = sin_pairs;
+    return rotate_pairs(x, cos_pairs, sin_pairs);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto cos_pairs = ctx->saved_data["cos"].toTensor(), sin_pairs = ctx->saved_data["sin"].toTensor();
+    return {PairRotation::apply(grads[0].contiguous(), cos_pairs, -sin_pairs), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
 
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTable& table, int64_t first) {
   const int64_t T = x.size(1), d = x.size(-1);
   TORCH_CHECK(first >= table.begin && first + T <= table.end, "RoPE table [", table.begin, ", ", table.end,
               ") does not cover positions [", first, ", ", first + T, ")");
-  const auto acc = table.cos.scalar_type();
-  auto cos = table.cos.slice(0, first - table.begin, first - table.begin + T).view({1, T, 1, d / 2});
-  auto sin = table.sin.slice(0, first - table.begin, first - table.begin + T).view({1, T, 1, d / 2});
-  auto pairs = x.to(acc).view({x.size(0), T, x.size(2), d / 2, 2});
-  auto re = pairs.select(-1, 0), im = pairs.select(-1, 1);
-  auto out = torch::stack({re * cos - im * sin, re * sin + im * cos}, -1);
-  return out.view(x.sizes()).to(x.scalar_type());
+  const auto acc = table.cos_pairs.scalar_type();
+  auto cos = table.cos_pairs.slice(0, first - table.begin, first - table.begin + T).view({1, T, 1, d});
+  auto sin = table.sin_pairs.slice(0, first - table.begin, first - table.begin + T).view({1, T, 1, d});
+  return PairRotation::apply(x.to(acc).contiguous(), cos, sin).to(x.scalar_type());
 }
 
 }  // namespace ttt

@@ -26,12 +26,15 @@ torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& w1, const torc
 // `precision` (model.rope_precision: float32 as the reference computes them, or float64), and kept
 // as cos/sin in the accumulation dtype (float32; float64 for float64 models), reusable when the
 // same positions come back (decoding rotates the window's local positions at every token).
+// Both are laid out like x's last dimension, so that a rotation is two products and a sum over
+// contiguous memory: x * cos_pairs + swap(x) * sin_pairs, where swap exchanges each pair.
 struct RopeTable {
-  torch::Tensor cos, sin;  // [end - begin, d/2]
+  torch::Tensor cos_pairs;  // [end - begin, d]: cos of pair i's angle at 2i and 2i + 1
+  torch::Tensor sin_pairs;  // [end - begin, d]: -sin of pair i's angle at 2i, +sin at 2i + 1
   int64_t begin = 0, end = 0;
   // Whether it holds the positions 0 .. length - 1 in dtype `acc`.
   bool covers(int64_t length, torch::ScalarType acc) const {
-    return cos.defined() && begin == 0 && length <= end && cos.scalar_type() == acc;
+    return cos_pairs.defined() && begin == 0 && length <= end && cos_pairs.scalar_type() == acc;
   }
 };
 RopeTable rope_table(int64_t head_dim, double theta, int64_t begin, int64_t end, torch::ScalarType acc,
