@@ -2,10 +2,12 @@
 # Latency curves (issue 14's experiment 5; docs/performance.md, docs/results.md): `ttt bench`
 # prefill and decode time against context, random weights, each run saved as JSON, then all of
 # them drawn on one set of plots beside the paper's prefill ratio (`ttt bench --from ... --plot`).
-#   SIZE=tiny (default): FA, SWA and TTT-E2E from 1K to 32K; SWA and E2E on to 256K, FA at 64K.
+#   SIZE=tiny (default): FA, SWA and TTT-E2E from 1K to 32K; SWA and E2E on to 256K, FA at 64K;
+#     128 decoded tokens (one E2E chunk); THREADS intra-op threads (default 1).
 #   SIZE=125m: TTT-E2E from 4K to 64K and FA from 4K to 32K (FA's 64K prefill alone would take
 #     hours on 2 cores), 1024 decoded tokens (one E2E chunk: one inner step), THREADS intra-op
-#     threads (default 2). About an hour and a half on the 2-core VM.
+#     threads (default 2), fp32 compute. Hours on the 2-core VM: 125M decoding at window 8K
+#     measured 438 ms/token (E2E) at 8K context (docs/performance.md, "Decoding and RoPE").
 # Writes experiments/latency/<size>/{<run>.json,plots/}. A saved run is kept: re-running skips it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +15,7 @@ cd "$ROOT"
 TTT="${TTT:-build/ttt}"
 SIZE="${SIZE:-tiny}"
 OUT="${OUT:-$ROOT/experiments/latency/$SIZE}"
-THREADS="${THREADS:-2}"
+if [ "$SIZE" = tiny ]; then THREADS="${THREADS:-1}"; else THREADS="${THREADS:-2}"; fi
 case "$SIZE" in
   tiny | 125m) ;;
   *)
@@ -40,15 +42,17 @@ bench() {
 
 case "$SIZE" in
   tiny)
-    bench short --variants fa,swa,e2e --min-context 1024 --max-context 32768
-    bench long --variants swa,e2e --min-context 65536 --max-context 262144
-    bench long-fa --variants fa --min-context 65536 --max-context 65536
+    bench short --variants fa,swa,e2e --min-context 1024 --max-context 32768 backend.num_threads="$THREADS"
+    bench long --variants swa,e2e --min-context 65536 --max-context 262144 backend.num_threads="$THREADS"
+    bench long-fa --variants fa --min-context 65536 --max-context 65536 backend.num_threads="$THREADS"
     ;;
   125m)
+    # fp32 compute: the official configs compute in bf16, for which LibTorch 1.13's CPU matmul has
+    # no BLAS kernel (a scalar loop; see docs/performance.md, "Decoding and RoPE").
     bench e2e --variants e2e --min-context 4096 --max-context 65536 --decode-tokens 1024 \
-      backend.num_threads="$THREADS"
+      backend.num_threads="$THREADS" model.compute_dtype=fp32
     bench fa --variants fa --min-context 4096 --max-context 32768 --decode-tokens 1024 \
-      backend.num_threads="$THREADS"
+      backend.num_threads="$THREADS" model.compute_dtype=fp32
     ;;
 esac
 "$TTT" bench "${saved[@]}" --plot "$OUT/plots"
