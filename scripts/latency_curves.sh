@@ -28,7 +28,8 @@ start=$(date +%s)
 saved=()
 
 # bench NAME ARGS...: one `ttt bench --json` run saved as NAME.json (written beside and renamed,
-# so an interrupted run leaves nothing that looks done).
+# so an interrupted run leaves nothing that looks done). A run with a failed case (killed for
+# memory, say) is kept as NAME.failed.json instead, so that the next run measures it again.
 bench() {
   local name=$1 t0
   shift
@@ -36,6 +37,11 @@ bench() {
   if [ -f "$OUT/$name.json" ]; then echo "== $name: done"; return; fi
   t0=$(date +%s)
   "$TTT" bench --size "$SIZE" --json "$@" >"$OUT/$name.json.tmp"
+  if grep -q '"error"' "$OUT/$name.json.tmp"; then
+    mv "$OUT/$name.json.tmp" "$OUT/$name.failed.json"
+    echo "latency_curves.sh: $name had failed cases (see $OUT/$name.failed.json); re-run to measure it again" >&2
+    exit 1
+  fi
   mv "$OUT/$name.json.tmp" "$OUT/$name.json"
   echo "== $name: $(( $(date +%s) - t0 )) s"
 }

@@ -223,6 +223,10 @@ TEST(Rope, TablesFollowTheirPrecisionAndFloat32DriftsAtLongContext) {
         const double angle64 = static_cast<double>(p) * std::pow(theta, -static_cast<double>(2 * i) / d);
         const double c32 = t32.cos_pairs[p - begin][2 * i].item<double>(),
                      c64 = t64.cos_pairs[p - begin][2 * i].item<double>();
+        // The sines' signs: -sin at a pair's first element, +sin at its second (a rotation by +angle).
+        const double s64 = t64.sin_pairs[p - begin][2 * i + 1].item<double>();
+        worst64 = std::max(worst64, std::abs(s64 - std::sin(angle64)));
+        worst64 = std::max(worst64, std::abs(t64.sin_pairs[p - begin][2 * i].item<double>() + s64));
         worst32 = std::max(worst32, std::abs(c32 - std::cos(angle32)));
         worst64 = std::max(worst64, std::abs(c64 - std::cos(angle64)));
         drift = std::max(drift, std::abs(c32 - c64));

@@ -118,6 +118,14 @@ TEST(LatencyBench, MergedRunsKeepTheLaterCaseInVariantOrder) {
       {"fa", 4096}, {"fa", 65536}, {"e2e", 4096}, {"ttt_mlp", 4096}, {"custom", 4096}};
   EXPECT_EQ(keys, expected);
   EXPECT_DOUBLE_EQ(merged[2].prefill_seconds_per_1k, 0.11);  // the second run's E2E at 4K
+  // A later failure keeps the earlier measurement; a later success replaces an earlier failure.
+  const auto kept = merge_latency_results(
+      {{result("fa", 8192, 0.27, 4.2), failed("e2e", 8192)}, {failed("fa", 8192), result("e2e", 8192, 0.10, 1.4)}});
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_TRUE(kept[0].error.empty());
+  EXPECT_DOUBLE_EQ(kept[0].prefill_seconds_per_1k, 0.27);
+  EXPECT_TRUE(kept[1].error.empty());
+  EXPECT_DOUBLE_EQ(kept[1].prefill_seconds_per_1k, 0.10);
 }
 
 TEST(LatencyBench, PlotsDrawEveryVariantAndTheRatioBesideThePaper) {
@@ -155,6 +163,9 @@ TEST(LatencyBench, PaperRatioCrossesOneAsTheFigureDoes) {
 
 TEST(LatencyBench, PlotsWithoutFaOrWithoutAnySuccessfulCase) {
   const auto dir = fresh_temp_dir("latency_plots_partial");
+  write_latency_plots(dir.string(), typical_run());
+  ASSERT_TRUE(std::filesystem::exists(dir / "latency_fa_over_e2e.svg"));
+  // Plotting a run without FA into the same directory removes the ratio plot it cannot redraw.
   const auto written =
       write_latency_plots(dir.string(), {result("swa", 1024, 0.1, 1.3), result("e2e", 1024, 0.12, 1.4)});
   EXPECT_EQ(written.size(), 2u);

@@ -58,7 +58,9 @@ std::vector<LatencyResult> read_saved(const std::vector<std::string>& files) {
 
 int run_bench(const BenchArgs& args) {
   if (!args.from.empty() && !args.overrides.empty())
-    throw std::invalid_argument("--from reads saved results: configuration overrides measure nothing");
+    throw std::invalid_argument(
+        "--from reads saved results: configuration overrides measure nothing (for several "
+        "files, repeat --from before each)");
   const auto results = args.from.empty() ? measure(args) : read_saved(args.from);
   const auto summary = summarize_latency(results);
   std::cout << (args.json ? latency_results_json(results, summary) + "\n" : latency_results_table(results, summary));

@@ -70,7 +70,11 @@ std::vector<LatencyResult> merge_latency_results(const std::vector<std::vector<L
   // Keyed by (rank, name): known variants in their order, others after them by name.
   std::map<std::tuple<size_t, std::string, int64_t>, LatencyResult> cases;
   for (const auto& run : runs)
-    for (const auto& r : run) cases[{variant_rank(r.variant), r.variant, r.context}] = r;
+    for (const auto& r : run) {
+      auto [it, added] = cases.try_emplace({variant_rank(r.variant), r.variant, r.context}, r);
+      // A later failure (a rerun killed for memory) does not replace an earlier measurement.
+      if (!added && (r.error.empty() || !it->second.error.empty())) it->second = r;
+    }
   std::vector<LatencyResult> merged;
   for (auto& [key, r] : cases) merged.push_back(std::move(r));
   return merged;
@@ -101,8 +105,11 @@ std::vector<std::string> write_latency_plots(const std::string& dir, const std::
     ours_decode.x.push_back(static_cast<double>(r.context));
     ours_decode.y.push_back(r.decode);
   }
-  if (!ours_prefill.x.empty()) {
-    Series paper{"paper (3B, H100): prefill", {}, {}};
+  const std::string ratio_path = (d / "latency_fa_over_e2e.svg").string();
+  if (ours_prefill.x.empty()) {
+    std::filesystem::remove(ratio_path);  // an earlier run's would no longer match the other two
+  } else {
+    Series paper{"paper (3B, H100): prefill, 32K as level", {}, {}};
     for (const auto& p : paper_fa_over_e2e_prefill()) {
       paper.x.push_back(static_cast<double>(p.context));
       paper.y.push_back(p.ratio);
