@@ -5,13 +5,12 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "config/loader.h"
 #include "infer/latency_bench.h"
 #include "infer/latency_report.h"
 #include "support/test_util.h"
+#include "util/file_io.h"
 
 using namespace ttt;
 using ttt::testing::expect_one_line_error;
@@ -44,13 +43,6 @@ std::vector<LatencyResult> typical_run() {
           result("fa", 4096, 0.13, 3.2), result("swa", 4096, 0.11, 1.5), result("e2e", 4096, 0.12, 1.4),
           result("fa", 8192, 0.27, 4.2), result("swa", 8192, 0.08, 1.3), result("e2e", 8192, 0.10, 1.4),
           failed("fa", 16384),           result("e2e", 16384, 0.10, 1.5)};
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 size_t count(const std::string& text, const std::string& what) {
@@ -132,7 +124,7 @@ TEST(LatencyBench, PlotsDrawEveryVariantAndTheRatioBesideThePaper) {
   const auto dir = fresh_temp_dir("latency_plots");
   const auto written = write_latency_plots((dir / "plots").string(), typical_run());
   ASSERT_EQ(written.size(), 3u);
-  const auto prefill = read_text(dir / "plots" / "latency_prefill.svg");
+  const auto prefill = read_file((dir / "plots" / "latency_prefill.svg").string());
   // One curve per variant, a dot per successful case (10 of 11), legends in bench order.
   EXPECT_EQ(count(prefill, "<polyline"), 3u);
   EXPECT_EQ(count(prefill, "<circle"), 10u);
@@ -145,7 +137,7 @@ TEST(LatencyBench, PlotsDrawEveryVariantAndTheRatioBesideThePaper) {
   EXPECT_NE(prefill.find(">8K<"), std::string::npos);  // log-x ticks at powers of two
   EXPECT_TRUE(std::filesystem::exists(dir / "plots" / "latency_decode.svg"));
 
-  const auto ratio = read_text(dir / "plots" / "latency_fa_over_e2e.svg");
+  const auto ratio = read_file((dir / "plots" / "latency_fa_over_e2e.svg").string());
   EXPECT_EQ(count(ratio, "<polyline"), 3u);
   EXPECT_EQ(count(ratio, "<circle"), 3u + 3u + paper_fa_over_e2e_prefill().size());
   EXPECT_NE(ratio.find("paper (3B, H100)"), std::string::npos);
