@@ -204,6 +204,70 @@ TEST(Attention, FusedKernelEqualsTheMathKernel) {
       x, /*gradient=*/false);
 }
 
+// Decoding's window cache against the inner loop's attention_step, in float64: reads of 1 to 5
+// tokens (never across a multiple of the period, as the decoder reads) through several re-basings,
+// for windows narrower than, equal to and wider than the period. A cache rebuilt from its last W
+// keys at any position (a saved state) continues bitwise as the one it was taken from.
+TEST(Attention, WindowCacheEqualsAttentionStepAcrossPeriodsAndRebuildsBitwise) {
+  torch::NoGradGuard no_grad;
+  auto cfg = tiny_model_config();
+  // Float64 angles: with float32 ones (the reference's), rotations at other local positions differ
+  // by the float32 rounding of the angles, which is not what this test is about.
+  cfg.rope_precision = RopePrecision::kFloat64;
+  const auto w = ModelWeights::initialize(cfg, 3).to(torch::kFloat64).block(0).attn;
+  torch::manual_seed(5);
+  const int64_t B = 2, T = 60;
+  const auto x = torch::randn({B, T, cfg.hidden_size}, torch::kFloat64);
+  const std::vector<int64_t> sizes{1, 3, 2, 5, 1, 1, 4};
+  for (const int64_t window : {1, 3, 8, 16})
+    for (const int64_t period : {1, 4, 8}) {
+      cfg.sliding_window_size = window;
+      const auto rope = attention_rope_table(cfg, 0, window + period, torch::kFloat64, torch::kCPU);
+      const auto zeros = empty_kv_cache(cfg, B, torch::kFloat64, torch::kCPU);
+      KvCache reference = zeros;
+      WindowCache cache = window_cache_at(zeros, 0, period, rope);
+      const std::string what = "W " + std::to_string(window) + " S " + std::to_string(period);
+      for (int64_t at = 0, i = 0; at < T; ++i) {
+        const int64_t n = std::min({sizes[i % sizes.size()], T - at, (at / period + 1) * period - at});
+        const auto piece = x.slice(1, at, at + n);
+        const auto expected = attention_step(cfg, w, piece, reference, at, AttentionKernel::kMath);
+        if (i % 5 == 2) {
+          // Continue from a copy rebuilt from the last W keys; the original must agree bitwise.
+          WindowCache unbroken = cache;
+          WindowCache rebuilt = window_cache_at(window_cache_view(cache), at, period, rope);
+          const auto a = attention_step_window(cfg, w, piece, unbroken, at, rope);
+          const auto b = attention_step_window(cfg, w, piece, rebuilt, at, rope);
+          ASSERT_TRUE(torch::equal(a, b)) << what << " at " << at << ": rebuilt cache differs";
+          cache = rebuilt;
+          EXPECT_TRUE(torch::allclose(b, expected, 1e-12, 1e-12)) << what << " at " << at;
+        } else {
+          const auto got = attention_step_window(cfg, w, piece, cache, at, rope);
+          EXPECT_TRUE(torch::allclose(got, expected, 1e-12, 1e-12))
+              << what << " at " << at << " n " << n << ": max diff " << (got - expected).abs().max().item<double>();
+        }
+        // The cache's last W positions are the inner loop's cache.
+        const auto view = window_cache_view(cache);
+        EXPECT_TRUE(torch::equal(view.k, reference.k) && torch::equal(view.v, reference.v)) << what << " at " << at;
+        at += n;
+      }
+    }
+}
+
+// One decoded token through matrix-vector products equals the batched kernel, float32 and float64.
+TEST(Attention, SingleQueryAttentionEqualsMaskedAttention) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(6);
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    const auto q = torch::randn({2, 1, 3, 16}, dtype);
+    const auto k = torch::randn({2, 3, 40, 16}, dtype), v = torch::randn({2, 3, 40, 16}, dtype);
+    const auto got = single_query_attention(q, k, v);
+    const auto expected =
+        masked_attention(q, k.transpose(1, 2), v.transpose(1, 2), torch::Tensor(), AttentionKernel::kMath);
+    const double tol = dtype == torch::kFloat64 ? 1e-13 : 1e-5;
+    EXPECT_TRUE(torch::allclose(got, expected, tol, tol)) << (got - expected).abs().max().item<double>();
+  }
+}
+
 // model.rope_precision: fp32 computes the angles as the reference does (float32 frequency,
 // float32 position, float32 product; the frequency's power rounded from float64, layers.cpp), fp64
 // in float64. Both against plain C++ arithmetic, at the first positions and at the end of a 128K

@@ -82,7 +82,10 @@ TEST(Decode, SwaCachesStayWithinTheWindow) {
   const auto ttt = TttOptions::for_inference(config);
   DecodeState state = start_decoding(config.model, ttt, w);
   read_tokens(config.model, ttt, w, state, random_tokens(99, 4));
-  for (const auto& c : state.window_caches) EXPECT_EQ(c.k.size(1), config.model.sliding_window_size);
+  for (const auto& c : state.window_caches) {
+    EXPECT_EQ(window_cache_view(c).k.size(1), config.model.sliding_window_size);
+    EXPECT_EQ(c.k.size(2), config.model.sliding_window_size + state.segment);  // W + one period
+  }
 }
 
 // Two suffix blocks: the second one's keys depend on the first one's fast weights.
@@ -131,6 +134,35 @@ TEST(Decode, E2ePrefillEqualsEvaluationPath) {
     narrow.model.sliding_window_size = window;
     expect_prefill_equals_evaluation_path(narrow);
   }
+}
+
+// Decoding's window caches re-base once per period (the prefill segment; the chunk for the suffix
+// blocks): token by token across several periods equals the whole-sequence forward (SWA) and the
+// evaluation path (E2E) in float64, with float64 RoPE angles (float32 ones differ by their own
+// rounding at other local positions).
+TEST(Decode, TokenByTokenAcrossWindowPeriodsEqualsTheFullForwardInFloat64) {
+  {
+    torch::NoGradGuard no_grad;
+    Config config = pretrain_config(SeqModelingBlock::kSlidingWindow);
+    config.model.rope_precision = RopePrecision::kFloat64;
+    const auto w = ModelWeights::initialize(config.model, 5).to(torch::kFloat64);
+    const auto ids = random_tokens(149, 3);  // 150 tokens: periods of 64 re-base twice
+    const auto full = full_sequence_logits(config.model, w, ids);
+    const auto ttt = TttOptions::for_inference(config);
+    DecodeState state = start_decoding(config.model, ttt, w);
+    ASSERT_EQ(state.segment, 64);
+    const auto logits = read_in_pieces(config, ttt, w, state, ids, {1});
+    EXPECT_TRUE(torch::allclose(logits, full, 1e-10, 1e-10)) << (logits - full).abs().max().item<double>();
+  }
+  Config config = deeper_meta_config();  // W 6, b 4, two suffix blocks
+  config.model.rope_precision = RopePrecision::kFloat64;
+  const auto w = ModelWeights::initialize(config.model, 7).to(torch::kFloat64);
+  const auto tokens = random_tokens(40, 11);
+  const auto eval = eval_path_logits(config, w, tokens);
+  const auto ttt = TttOptions::for_inference(config);
+  DecodeState state = start_decoding(config.model, ttt, w, 1, /*segment=*/8);
+  const auto logits = read_in_pieces(config, ttt, w, state, tokens.slice(1, 0, 40), {1});
+  EXPECT_TRUE(torch::allclose(logits, eval, 1e-10, 1e-10)) << (logits - eval).abs().max().item<double>();
 }
 
 TEST(Decode, E2eFastWeightsChangeOnlyAtChunkBoundaries) {

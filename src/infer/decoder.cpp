@@ -17,8 +17,7 @@ torch::Tensor stored_blocks(const ModelConfig& cfg, const ModelWeights& w, Decod
   for (int64_t i = 0; i < end; ++i)
     h = is_ttt_layer(cfg.seq_modeling_block) ? ttt_block_forward(cfg, w.block(i), h, state.ttt_blocks[i])
         : full_attention(cfg)                ? block_forward_step_growing(cfg, w.block(i), h, state.full_caches[i])
-                                             : block_forward_step(cfg, w.block(i), h, state.window_caches[i], start,
-                                                                  AttentionKernel::kFused, &state.rope);
+                              : block_forward_window(cfg, w.block(i), h, state.window_caches[i], start, state.rope);
   return h;
 }
 
@@ -48,6 +47,7 @@ void learn_pending_chunk(const ModelConfig& cfg, const TttOptions& ttt, const Mo
   FastState chunk_start{state.fast.weights, state.chunk_start_caches, state.fast.position - b};
   learn_chunk(cfg, ttt, w, state, std::move(chunk_start), state.pending_hidden, targets);
   state.chunk_start_caches.clear();
+  state.suffix_windows.clear();
   state.pending_hidden = torch::Tensor();
   state.pending_ids = torch::Tensor();
 }
@@ -66,7 +66,12 @@ torch::Tensor read_pending(const ModelConfig& cfg, const TttOptions& ttt, const 
     state.pending_hidden = torch::cat({state.pending_hidden, hidden}, 1);
     state.pending_ids = torch::cat({state.pending_ids, ids}, 1);
   }
-  return suffix_forward(cfg, w, ttt, state.fast, hidden, &state.rope);
+  // Built at the chunk's first token (or from a loaded state's caches inside the chunk): the
+  // window's origin is fixed by the position, so both hold the same bits (WindowCache).
+  if (state.suffix_windows.empty())
+    for (const auto& c : state.fast.caches)
+      state.suffix_windows.push_back(window_cache_at(c, state.fast.position, cfg.mini_batch_size, state.rope));
+  return suffix_forward_windows(cfg, w, ttt, state.fast, state.suffix_windows, hidden, state.rope);
 }
 
 torch::Tensor head(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h, bool all_positions) {
@@ -99,17 +104,18 @@ DecodeState start_decoding(const ModelConfig& cfg, const TttOptions& ttt, const 
   if (ttt.enabled) state.segment = (state.segment + b - 1) / b * b;  // whole chunks
   const auto device = w.wte().device();
   const auto dtype = compute_dtype(w.wte(), cfg.compute_dtype);
+  if (cfg.seq_modeling_block == SeqModelingBlock::kSlidingWindow)
+    state.rope =
+        attention_rope_table(cfg, 0, cfg.sliding_window_size + state.segment, accumulation_dtype(dtype), device);
   for (int64_t i = 0; i < first_fast_block(cfg, ttt); ++i) {
     if (is_ttt_layer(cfg.seq_modeling_block))
       state.ttt_blocks.push_back(ttt_block_initial_state(cfg, w.block(i), batch));
     else if (full_attention(cfg))
       state.full_caches.push_back(empty_growing_kv_cache(cfg, batch, dtype, device));
     else
-      state.window_caches.push_back(empty_kv_cache(cfg, batch, dtype, device));
+      state.window_caches.push_back(
+          window_cache_at(empty_kv_cache(cfg, batch, dtype, device), 0, state.segment, state.rope));
   }
-  if (cfg.seq_modeling_block == SeqModelingBlock::kSlidingWindow)
-    state.rope =
-        attention_rope_table(cfg, 0, cfg.sliding_window_size + state.segment, accumulation_dtype(dtype), device);
   if (ttt.enabled) state.fast = init_fast_state(cfg, w, ttt, batch, /*through_outer=*/false);
   state.seen = torch::zeros({batch, w.output_width()}, torch::TensorOptions().dtype(torch::kBool).device(device));
   return state;

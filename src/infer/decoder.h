@@ -33,18 +33,22 @@ namespace ttt {
 struct DecodeState {
   int64_t position = 0;                     // tokens read so far (the next one sits at this position)
   int64_t segment = 0;                      // tokens read at once when many are read (prefill_segment)
-  std::vector<KvCache> window_caches;       // sliding-window models: per block with stored weights
-                                            // (every block, or the prefix blocks under test-time training)
+  std::vector<WindowCache> window_caches;   // sliding-window models: per block with stored weights
+                                            // (every block, or the prefix blocks under test-time
+                                            // training), with a period of `segment` tokens
   std::vector<GrowingKvCache> full_caches;  // full-attention models: per block
   std::vector<TttBlockState> ttt_blocks;    // TTT-layer models: per block, fixed in size
   FastState fast;                           // test-time training: fast weights and suffix caches
   // The chunk being read whose targets are not all known yet (test-time training only).
   std::vector<KvCache> chunk_start_caches;  // suffix blocks' caches at the chunk's first token
+  std::vector<WindowCache> suffix_windows;  // the suffix blocks' reads of it (period b; derived:
+                                            // rebuilt from fast.caches when empty)
   torch::Tensor pending_hidden;             // [B, n, D] prefix-block outputs of its tokens read so far
   torch::Tensor pending_ids;                // [B, n] their ids
   torch::Tensor seen;                       // [B, V] bool: tokens read so far (repetition penalty)
   torch::Tensor last_logits;                // [B, V] float32: next-token logits after the last token
-  RopeTable rope;                           // rotation angles of the window's local positions (derived)
+  RopeTable rope;                           // rotation angles of the windows' local positions
+                                            // 0 .. W + segment - 1 (derived)
 };
 
 // Blocks before this index read with their stored weights, the others (the suffix blocks, under

@@ -184,7 +184,8 @@ void save_decode_state(const std::string& path, const ModelConfig& cfg, const Tt
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   // Caches are named by block: the stored-weight blocks' first, then the suffix blocks' under
   // test-time training.
-  std::vector<KvCache> window_caches = state.window_caches;
+  std::vector<KvCache> window_caches;
+  for (const auto& c : state.window_caches) window_caches.push_back(window_cache_view(c));
   window_caches.insert(window_caches.end(), state.fast.caches.begin(), state.fast.caches.end());
   for (size_t i = 0; i < window_caches.size(); ++i) {
     tensors.emplace_back(cache_name("cache", i, "k"), window_caches[i].k);
@@ -192,8 +193,8 @@ void save_decode_state(const std::string& path, const ModelConfig& cfg, const Tt
   }
   for (size_t i = 0; i < state.full_caches.size(); ++i) {
     const auto& c = state.full_caches[i];
-    tensors.emplace_back(cache_name("cache", i, "k"), c.k.slice(1, 0, c.length));
-    tensors.emplace_back(cache_name("cache", i, "v"), c.v.slice(1, 0, c.length));
+    tensors.emplace_back(cache_name("cache", i, "k"), c.k.slice(2, 0, c.length).transpose(1, 2));
+    tensors.emplace_back(cache_name("cache", i, "v"), c.v.slice(2, 0, c.length).transpose(1, 2));
   }
   for (size_t k = 0; k < state.fast.weights.size(); ++k)
     tensors.emplace_back("fast_weights." + ttt.inner[k].name, state.fast.weights[k].detach());
@@ -328,9 +329,10 @@ DecodeState decode_state_from(SafetensorsFile& file, const std::string& path, co
   for (size_t i = 0; i < caches.size(); ++i) {
     const KvCache c = on_device(caches[i]);
     if (full_attention)
-      state.full_caches[i] = GrowingKvCache{c.k, c.v, position};
+      state.full_caches[i] =
+          GrowingKvCache{c.k.transpose(1, 2).contiguous(), c.v.transpose(1, 2).contiguous(), position};
     else if (static_cast<int64_t>(i) < first_fast)
-      state.window_caches[i] = c;
+      state.window_caches[i] = window_cache_at(c, position, state.segment, state.rope);
     else
       state.fast.caches[static_cast<int64_t>(i) - first_fast] = c;
   }

@@ -109,6 +109,26 @@ torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, c
   return torch::matmul(probs, vh).transpose(1, 2);  // [B, Tq, H, d]
 }
 
+torch::Tensor single_query_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  const int64_t B = q.size(0), H = q.size(2), T = k.size(2), d = q.size(3);
+  const bool blas = q.device().is_cpu() && (q.scalar_type() == torch::kFloat32 || q.scalar_type() == torch::kFloat64);
+  if (!blas) return masked_attention(q, k.transpose(1, 2), v.transpose(1, 2), torch::Tensor(), AttentionKernel::kFused);
+  auto scores = torch::empty({B, H, T}, q.options());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      auto row = scores[b][h];
+      torch::mv_out(row, k[b][h], q[b][0][h]);
+    }
+  const auto probs = torch::softmax(scores.mul_(1.0 / std::sqrt(static_cast<double>(d))), -1);
+  auto out = torch::empty({B, 1, H, d}, q.options());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      auto row = out[b][0][h];
+      torch::mv_out(row, v[b][h].t(), probs[b][h]);
+    }
+  return out;
+}
+
 namespace {
 
 // Causal attention within aligned segments of `segment` tokens (the whole sequence when 0),
@@ -214,11 +234,74 @@ torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, 
   return output_projection(cfg, w, out);
 }
 
+WindowCache window_cache_at(const KvCache& last, int64_t position, int64_t period, const RopeTable& rope) {
+  const int64_t B = last.k.size(0), W = last.k.size(1), H = last.k.size(2), d = last.k.size(3);
+  WindowCache c;
+  c.window = W;
+  c.period = period;
+  c.origin = position / period * period - W;
+  c.length = position - c.origin;
+  // Slots before `first` hold positions no later query sees, and the slots after the last W are
+  // written before they are read: neither is ever initialised.
+  const int64_t first = c.length - W;
+  auto opts = last.k.options();
+  c.k = torch::empty({B, H, W + period, d}, opts);
+  c.k_rot = torch::empty({B, H, W + period, d}, opts);
+  c.v = torch::empty({B, H, W + period, d}, last.v.options());
+  torch::NoGradGuard no_grad;
+  c.k.slice(2, first, c.length).copy_(last.k.transpose(1, 2));
+  c.k_rot.slice(2, first, c.length).copy_(apply_rope(last.k, rope, first).transpose(1, 2));
+  c.v.slice(2, first, c.length).copy_(last.v.transpose(1, 2));
+  return c;
+}
+
+KvCache window_cache_view(const WindowCache& cache) {
+  const int64_t first = cache.length - cache.window;
+  return KvCache{cache.k.slice(2, first, cache.length).transpose(1, 2),
+                 cache.v.slice(2, first, cache.length).transpose(1, 2)};
+}
+
+torch::Tensor attention_step_window(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
+                                    WindowCache& cache, int64_t start_position, const RopeTable& rope) {
+  const int64_t n = x.size(1), W = cache.window, S = cache.period;
+  if (start_position != cache.origin + cache.length || start_position / S != (start_position + n - 1) / S)
+    throw std::logic_error("attention_step_window: a read of " + std::to_string(n) + " tokens at position " +
+                           std::to_string(start_position) + " against a cache at " +
+                           std::to_string(cache.origin + cache.length) + " with period " + std::to_string(S));
+  if (cache.origin != start_position / S * S - W)  // the next period: re-base
+    cache = window_cache_at(window_cache_view(cache), start_position, S, rope);
+  auto qkv = project_qkv(cfg, w, x);
+  const int64_t L = cache.length;  // slot of the first token read
+  const auto new_k = qkv.k.to(cache.k.scalar_type());
+  auto q = apply_rope(qkv.q, rope, L);
+  {
+    // The cache is state, not part of any graph (decoding never trains through it).
+    torch::NoGradGuard no_grad;
+    cache.k.slice(2, L, L + n).copy_(new_k.transpose(1, 2));
+    cache.k_rot.slice(2, L, L + n).copy_(apply_rope(new_k, rope, L).transpose(1, 2));
+    cache.v.slice(2, L, L + n).copy_(qkv.v.transpose(1, 2));
+  }
+  cache.length = L + n;
+  // Keys the first token sees: the W - 1 before it (none before position 0) and the tokens read.
+  const int64_t first = std::max(L - W + 1, -cache.origin);
+  const auto k = cache.k_rot.slice(2, first, L + n).to(q.scalar_type());
+  const auto v = cache.v.slice(2, first, L + n).to(q.scalar_type());
+  torch::Tensor out;
+  if (n == 1 && !torch::GradMode::is_enabled()) {
+    out = single_query_attention(q, k, v);
+  } else {
+    // Slot indices are positions shifted by the origin: the window's visibility holds in slots.
+    const auto mask = visibility_mask(L, L + n, first, L + n, W, 0, x.device());
+    out = masked_attention(q, k.transpose(1, 2), v.transpose(1, 2), mask, AttentionKernel::kFused);
+  }
+  return output_projection(cfg, w, out);
+}
+
 GrowingKvCache empty_growing_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType dtype,
                                       torch::Device device, int64_t capacity) {
   const int64_t H = cfg.num_attention_heads, d = cfg.hidden_size / H;
   auto opts = torch::TensorOptions().dtype(dtype).device(device);
-  return GrowingKvCache{torch::zeros({batch, capacity, H, d}, opts), torch::zeros({batch, capacity, H, d}, opts), 0};
+  return GrowingKvCache{torch::zeros({batch, H, capacity, d}, opts), torch::zeros({batch, H, capacity, d}, opts), 0};
 }
 
 torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
@@ -228,14 +311,14 @@ torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeig
   const auto rope = attention_rope_table(cfg, start, end, accumulation_dtype(qkv.q), x.device());
   auto q = apply_rope(qkv.q, rope, start);
   auto k = apply_rope(qkv.k, rope, start);
-  if (end > cache.k.size(1)) {
+  if (end > cache.k.size(2)) {
     // Doubling keeps the total copying linear in the context (amortised O(1) per token).
-    const int64_t capacity = std::max<int64_t>(end, 2 * cache.k.size(1));
+    const int64_t capacity = std::max<int64_t>(end, 2 * cache.k.size(2));
     auto grow = [&](const torch::Tensor& old) {
       auto sizes = old.sizes().vec();
-      sizes[1] = capacity;
+      sizes[2] = capacity;
       auto bigger = torch::zeros(sizes, old.options());
-      bigger.slice(1, 0, start).copy_(old.slice(1, 0, start));
+      bigger.slice(2, 0, start).copy_(old.slice(2, 0, start));
       return bigger;
     };
     cache.k = grow(cache.k);
@@ -244,16 +327,18 @@ torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeig
   // The cache is state, not part of any graph: decoding a full-attention model never trains.
   {
     torch::NoGradGuard no_grad;
-    cache.k.slice(1, start, end).copy_(k.to(cache.k.scalar_type()));
-    cache.v.slice(1, start, end).copy_(qkv.v.to(cache.v.scalar_type()));
+    cache.k.slice(2, start, end).copy_(k.to(cache.k.scalar_type()).transpose(1, 2));
+    cache.v.slice(2, start, end).copy_(qkv.v.to(cache.v.scalar_type()).transpose(1, 2));
   }
   cache.length = end;
-  auto keys = cache.k.slice(1, 0, end).to(q.scalar_type());
-  auto values = cache.v.slice(1, 0, end).to(q.scalar_type());
+  auto keys = cache.k.slice(2, 0, end).to(q.scalar_type());  // [B, H, T, d]
+  auto values = cache.v.slice(2, 0, end).to(q.scalar_type());
   // One new token sees every key: no mask (the fused kernels run fastest without one).
-  torch::Tensor mask;
-  if (n > 1) mask = positions(start, end, x.device()).unsqueeze(1) >= positions(0, end, x.device()).unsqueeze(0);
-  return output_projection(cfg, w, masked_attention(q, keys, values, mask, AttentionKernel::kFused));
+  if (n == 1 && !torch::GradMode::is_enabled())
+    return output_projection(cfg, w, single_query_attention(q, keys, values));
+  const auto mask = positions(start, end, x.device()).unsqueeze(1) >= positions(0, end, x.device()).unsqueeze(0);
+  return output_projection(
+      cfg, w, masked_attention(q, keys.transpose(1, 2), values.transpose(1, 2), mask, AttentionKernel::kFused));
 }
 
 }  // namespace ttt

@@ -4,9 +4,13 @@
 //    optionally limited to a sliding window; processed in query blocks so that sliding-window
 //    attention never materialises a T x T matrix (memory O(T * W)).
 //  - attention_step: n tokens at any absolute position against a cache of the W keys/values before
-//    them: the suffix blocks' chunks in the inner loop, prefill segments and decoding. The cache
-//    holds keys after QK-norm and before RoPE; RoPE is applied at local positions, which gives the
-//    same scores as absolute ones.
+//    them: the suffix blocks' chunks in the inner loop (training, evaluation, decoding's inner
+//    steps). The cache holds keys after QK-norm and before RoPE; RoPE is applied at local
+//    positions, which gives the same scores as absolute ones.
+//  - attention_step_window: the same against decoding's window cache (WindowCache), which keeps
+//    its keys rotated so that a decoded token rotates only its own (prefill and decoding of
+//    sliding-window models, the prefix blocks of TTT-E2E, and the suffix blocks' reads of a chunk
+//    whose targets are not known yet).
 //  - attention_step_growing: full causal attention against a cache of every earlier position
 //    (decoding full-attention models).
 // Shape legend: B batch, T time, b chunk, W window, H heads, d head dim, D = H * d.
@@ -82,12 +86,49 @@ torch::Tensor attention_full_sequence(const ModelConfig& cfg, const AttentionWei
 torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x, KvCache& cache,
                              int64_t start_position, AttentionKernel kernel, const RopeTable* rope = nullptr);
 
+// Decoding's sliding-window cache. attention_step rotates the whole window at every call (keys
+// at local positions 0 .. W + n - 1), which a decoded token cannot afford: O(W) copies and
+// rotations per token. This cache holds the keys of positions origin .. origin + length - 1 in
+// slots 0 .. length - 1, both as they are (QK-normed) and rotated at their slot index, so a read
+// rotates only its own tokens' keys. The slots cover one period of S positions (reads never cross
+// a multiple of S) after the W positions before it: origin = floor(p / S) * S - W for a read at
+// p. The first read of the next period re-bases: the last W keys move to the front of new storage
+// and rotate again (once per S tokens). Because the origin depends only on the position, a cache
+// rebuilt from its last W keys (window_cache_at: a saved state) holds the same bits in every slot
+// a later query sees.
+// Head-major, so that each head's keys are one contiguous matrix (decoding multiplies it with a
+// vector: single_query_attention).
+struct WindowCache {
+  torch::Tensor k;      // [B, H, W + S, d], QK-normed, no RoPE
+  torch::Tensor k_rot;  // [B, H, W + S, d], the same rotated at the slot index
+  torch::Tensor v;      // [B, H, W + S, d]
+  int64_t origin = 0;   // absolute position of slot 0
+  int64_t length = 0;   // slots filled: the next token is at origin + length
+  int64_t window = 0;   // W
+  int64_t period = 0;   // S
+};
+
+// A window cache at `position` (>= 0) whose last W positions hold `last` ([B, W, H, d], e.g.
+// empty_kv_cache's zeros at position 0). `rope` covers the local positions 0 .. W + S - 1.
+WindowCache window_cache_at(const KvCache& last, int64_t position, int64_t period, const RopeTable& rope);
+
+// The keys/values of the cache's last W positions as a KvCache ([B, W, H, d] views, no copy; the
+// storage behind them is never written again).
+KvCache window_cache_view(const WindowCache& cache);
+
+// attention_step against a window cache: x [B, n, D] at positions start .. start + n - 1, where
+// start is the cache's next position and the read stays within one period. `rope` covers the
+// local positions 0 .. W + S - 1. The same attention as attention_step, up to float rounding.
+torch::Tensor attention_step_window(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& x,
+                                    WindowCache& cache, int64_t start_position, const RopeTable& rope);
+
 // Full causal attention's decoding cache. Keys are stored after QK-norm AND RoPE at absolute
 // positions: full attention never re-bases positions, so rotating each key once spares rotating
 // the whole cache at every token. Storage grows by doubling; `length` positions are valid.
+// Head-major, as WindowCache.
 struct GrowingKvCache {
-  torch::Tensor k;  // [B, capacity, H, d], QK-normed, RoPE applied
-  torch::Tensor v;  // [B, capacity, H, d]
+  torch::Tensor k;  // [B, H, capacity, d], QK-normed, RoPE applied
+  torch::Tensor v;  // [B, H, capacity, d]
   int64_t length = 0;
 };
 
@@ -103,5 +144,12 @@ torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeig
 // [B, Tq, H, d].
 torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& mask, AttentionKernel kernel);
+
+// Decoding one token: q [B, 1, H, d] against every key of k/v [B, H, T, d] (head-major) ->
+// [B, 1, H, d], without a graph. On the CPU in float32/float64, two matrix-vector products per head:
+// a batched matrix product with one query row packs every head's keys first, which costs more than
+// the product (OpenBLAS, 1 thread: 5.7 vs 2.6 ms for 12 heads of 8192 keys). Elsewhere
+// masked_attention's fused kernel.
+torch::Tensor single_query_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
 
 }  // namespace ttt

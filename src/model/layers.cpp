@@ -31,6 +31,17 @@ torch::Tensor broadcast_weight(const torch::Tensor& w, const torch::Tensor& x) {
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, DType compute) {
   const auto dtype = compute_dtype(x, compute);
+  // One row (a decoded token) without a graph: a matrix-vector product. A matrix product of one
+  // row packs the whole weight first, which costs 2-4x the product itself on the CPU BLAS
+  // (OpenBLAS 0.3.21: 28.6 vs 10-15 us at 256x256, 537 vs 95-117 us at 768x3072, 1 thread).
+  // Only without a graph, so that training and the inner loop keep their kernels (and bits).
+  const bool one_row = x.numel() == x.size(-1) && (w.dim() == 2 || w.size(0) == 1);
+  if (one_row && !torch::GradMode::is_enabled() && (dtype == torch::kFloat32 || dtype == torch::kFloat64)) {
+    const auto matrix = (w.dim() == 2 ? w : w[0]).to(dtype);
+    auto sizes = x.sizes().vec();
+    sizes.back() = matrix.size(1);
+    return torch::mv(matrix.t(), x.to(dtype).reshape({-1})).view(sizes);
+  }
   return torch::matmul(x.to(dtype), w.to(dtype));
 }
 

@@ -105,6 +105,14 @@ torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, 
   return mlps(cfg, w, out);
 }
 
+torch::Tensor block_forward_window(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
+                                   WindowCache& cache, int64_t start_position, const RopeTable& rope) {
+  auto out = residual(cfg, h, w.seq_norm, w.seq_post_norm, [&](const torch::Tensor& x) {
+    return attention_step_window(cfg, w.attn, x, cache, start_position, rope);
+  });
+  return mlps(cfg, w, out);
+}
+
 torch::Tensor block_forward_step_growing(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
                                          GrowingKvCache& cache) {
   auto out = residual(cfg, h, w.seq_norm, w.seq_post_norm,
@@ -161,7 +169,7 @@ torch::Tensor full_sequence_logits(const ModelConfig& cfg, const ModelWeights& w
 torch::Tensor lm_head(const ModelConfig& cfg, const ModelWeights& w, const torch::Tensor& h) {
   auto x = rms_norm(h, w.ln_f(), cfg.rms_norm_eps);
   const auto compute = compute_dtype(x, cfg.compute_dtype);
-  return torch::matmul(x.to(compute), lm_head_weight(cfg, w, compute));
+  return linear(x, lm_head_weight(cfg, w, compute), cfg.compute_dtype);
 }
 
 torch::Tensor lm_head_weight(const ModelConfig& cfg, const ModelWeights& w, torch::ScalarType compute) {

@@ -54,6 +54,10 @@ torch::Tensor block_forward(const ModelConfig& cfg, const BlockWeights& w, const
 torch::Tensor block_forward_step(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h, KvCache& cache,
                                  int64_t start_position, AttentionKernel kernel, const RopeTable* rope = nullptr);
 
+// The same with decoding's window cache (attention_step_window; `rope` covers its local positions).
+torch::Tensor block_forward_window(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
+                                   WindowCache& cache, int64_t start_position, const RopeTable& rope);
+
 // One block over the next n tokens with full causal attention against a growing cache.
 torch::Tensor block_forward_step_growing(const ModelConfig& cfg, const BlockWeights& w, const torch::Tensor& h,
                                          GrowingKvCache& cache);

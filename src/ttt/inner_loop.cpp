@@ -73,6 +73,19 @@ torch::Tensor suffix_forward(const ModelConfig& cfg, const ModelWeights& w, cons
   return x;
 }
 
+torch::Tensor suffix_forward_windows(const ModelConfig& cfg, const ModelWeights& w, const TttOptions& ttt,
+                                     FastState& state, std::vector<WindowCache>& windows, const torch::Tensor& hidden,
+                                     const RopeTable& rope) {
+  torch::NoGradGuard no_grad;
+  auto x = hidden;
+  for (int64_t j = 0; j < cfg.suffix_len; ++j) {
+    x = block_forward_window(cfg, fast_block(cfg, w, ttt, state, j), x, windows[j], state.position, rope);
+    state.caches[j] = window_cache_view(windows[j]);
+  }
+  state.position += hidden.size(1);
+  return x;
+}
+
 ChunkStep chunk_step(const ModelConfig& cfg, const ModelWeights& w, const TttOptions& ttt, FastState& state,
                      const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& mask, bool learn,
                      bool create_graph, bool keep_logits, const RopeTable* rope) {

@@ -44,6 +44,15 @@ FastState init_fast_state(const ModelConfig& cfg, const ModelWeights& w, const T
 torch::Tensor suffix_forward(const ModelConfig& cfg, const ModelWeights& w, const TttOptions& ttt, FastState& state,
                              const torch::Tensor& hidden, const RopeTable* rope = nullptr);
 
+// Decoding's reads of a chunk whose targets are not all known yet: the suffix blocks over the next
+// n tokens without a graph, through decoding's window caches (`windows`, one per suffix block, at
+// the state's position; model/attention.h) instead of state.caches, which become the windows'
+// last W positions. suffix_forward up to float rounding, without rotating the whole window per
+// token. `rope` covers the windows' local positions.
+torch::Tensor suffix_forward_windows(const ModelConfig& cfg, const ModelWeights& w, const TttOptions& ttt,
+                                     FastState& state, std::vector<WindowCache>& windows, const torch::Tensor& hidden,
+                                     const RopeTable& rope);
+
 struct ChunkStep {
   // [B, b, V], read with the fast weights from before the step. Undefined unless asked for when
   // the chunk's logits exceed piecewise_budget().head_logits: its loss is then a piecewise op
