@@ -160,9 +160,13 @@ TEST(Decode, TokenByTokenAcrossWindowPeriodsEqualsTheFullForwardInFloat64) {
   const auto tokens = random_tokens(40, 11);
   const auto eval = eval_path_logits(config, w, tokens);
   const auto ttt = TttOptions::for_inference(config);
-  DecodeState state = start_decoding(config.model, ttt, w, 1, /*segment=*/8);
-  const auto logits = read_in_pieces(config, ttt, w, state, tokens.slice(1, 0, 40), {1});
-  EXPECT_TRUE(torch::allclose(logits, eval, 1e-10, 1e-10)) << (logits - eval).abs().max().item<double>();
+  // One token at a time, and pieces of 3, 1 and 2 (pending reads of several tokens).
+  for (const auto& pieces : std::vector<std::vector<int64_t>>{{1}, {3, 1, 2}}) {
+    DecodeState state = start_decoding(config.model, ttt, w, 1, /*segment=*/8);
+    const auto logits = read_in_pieces(config, ttt, w, state, tokens.slice(1, 0, 40), pieces);
+    EXPECT_TRUE(torch::allclose(logits, eval, 1e-10, 1e-10))
+        << "pieces of " << pieces[0] << ": " << (logits - eval).abs().max().item<double>();
+  }
 }
 
 TEST(Decode, E2eFastWeightsChangeOnlyAtChunkBoundaries) {

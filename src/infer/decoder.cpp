@@ -58,7 +58,8 @@ torch::Tensor read_pending(const ModelConfig& cfg, const TttOptions& ttt, const 
                            const torch::Tensor& hidden, const torch::Tensor& ids) {
   torch::NoGradGuard no_grad;
   if (!state.pending_hidden.defined()) {
-    // Cache tensors are replaced, never written in place, so these handles are a snapshot.
+    // A snapshot: the fast caches here come from a chunk step, init_fast_state or a loaded state,
+    // never from storage that decoding writes in place.
     state.chunk_start_caches = state.fast.caches;
     state.pending_hidden = hidden;
     state.pending_ids = ids;

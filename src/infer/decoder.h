@@ -30,6 +30,10 @@
 
 namespace ttt {
 
+// Copying a DecodeState copies tensor handles: both copies share their cache storage, which
+// decoding writes in place (window caches write the slots after their last, the growing cache
+// after its length). One copy may be read from again while the other advances only if the one
+// read from is not advanced too (latency_bench decodes repeatedly from one prefilled state).
 struct DecodeState {
   int64_t position = 0;                     // tokens read so far (the next one sits at this position)
   int64_t segment = 0;                      // tokens read at once when many are read (prefill_segment)

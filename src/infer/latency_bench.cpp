@@ -130,9 +130,9 @@ LatencyResult measure_latency(const LatencyCase& c) {
   }
   r.prefill_seconds_per_1k = r.prefill_seconds * 1000.0 / c.context;
 
-  // Every repeat decodes from the same prefilled state (its caches are replaced, never written in
-  // place, except the growing full-attention cache, which each repeat rewrites before it reads),
-  // so each includes the E2E step of the prompt's last chunk.
+  // Every repeat decodes from the same prefilled state, so each includes the E2E step of the
+  // prompt's last chunk. The copies share cache storage (decoder.h), which is safe here: a repeat
+  // writes only slots past the prefilled state's and writes each before it reads it.
   for (int repeat = 0; repeat < 3; ++repeat) {
     DecodeState state = prefilled;
     const auto start = std::chrono::steady_clock::now();

@@ -93,9 +93,9 @@ torch::Tensor attention_step(const ModelConfig& cfg, const AttentionWeights& w, 
 // rotates only its own tokens' keys. The slots cover one period of S positions (reads never cross
 // a multiple of S) after the W positions before it: origin = floor(p / S) * S - W for a read at
 // p. The first read of the next period re-bases: the last W keys move to the front of new storage
-// and rotate again (once per S tokens). Because the origin depends only on the position, a cache
-// rebuilt from its last W keys (window_cache_at: a saved state) holds the same bits in every slot
-// a later query sees.
+// and rotate again (once per S tokens). Because the origin depends only on the position and S, a
+// cache rebuilt from its last W keys with the same S (window_cache_at: a saved state, whose S is
+// the model's default segment) holds the same bits in every slot a later query sees.
 // Head-major, so that each head's keys are one contiguous matrix (decoding multiplies it with a
 // vector: single_query_attention).
 struct WindowCache {
@@ -112,8 +112,9 @@ struct WindowCache {
 // empty_kv_cache's zeros at position 0). `rope` covers the local positions 0 .. W + S - 1.
 WindowCache window_cache_at(const KvCache& last, int64_t position, int64_t period, const RopeTable& rope);
 
-// The keys/values of the cache's last W positions as a KvCache ([B, W, H, d] views, no copy; the
-// storage behind them is never written again).
+// The keys/values of the cache's last W positions as a KvCache ([B, W, H, d] views, no copy).
+// Decoding never writes those slots again (only later slots, and a re-base writes new storage), so
+// the view is a snapshot.
 KvCache window_cache_view(const WindowCache& cache);
 
 // attention_step against a window cache: x [B, n, D] at positions start .. start + n - 1, where

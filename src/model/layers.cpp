@@ -35,7 +35,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, DType compu
   // row packs the whole weight first, which costs 2-4x the product itself on the CPU BLAS
   // (OpenBLAS 0.3.21: 28.6 vs 10-15 us at 256x256, 537 vs 95-117 us at 768x3072, 1 thread).
   // Only without a graph, so that training and the inner loop keep their kernels (and bits).
-  const bool one_row = x.numel() == x.size(-1) && (w.dim() == 2 || w.size(0) == 1);
+  const bool one_row = x.numel() == x.size(-1) && (w.dim() == 2 || (w.size(0) == 1 && x.dim() >= w.dim()));
   if (one_row && !torch::GradMode::is_enabled() && (dtype == torch::kFloat32 || dtype == torch::kFloat64)) {
     const auto matrix = (w.dim() == 2 ? w : w[0]).to(dtype);
     auto sizes = x.sizes().vec();
