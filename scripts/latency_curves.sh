@@ -6,8 +6,8 @@
 #     128 decoded tokens (one E2E chunk); THREADS intra-op threads (default 1).
 #   SIZE=125m: TTT-E2E from 4K to 64K and FA from 4K to 32K (FA's 64K prefill alone would take
 #     hours on 2 cores), 1024 decoded tokens (one E2E chunk: one inner step), THREADS intra-op
-#     threads (default 2), fp32 compute. Hours on the 2-core VM: 125M decoding at window 8K
-#     measured 438 ms/token (E2E) at 8K context (docs/performance.md, "Decoding and RoPE").
+#     threads (default 2), fp32 compute. About 48 minutes for E2E alone on the 2-core VM
+#     (docs/performance.md, "Decoding: window caches and matrix-vector products").
 # Writes experiments/latency/<size>/{<run>.json,plots/}. A saved run is kept: re-running skips it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
