@@ -98,6 +98,11 @@ KvCache empty_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType 
 torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& mask, AttentionKernel kernel) {
   auto qh = q.transpose(1, 2), kh = k.transpose(1, 2), vh = v.transpose(1, 2);  // [B, H, T, d]
+  const bool cpu_blas =
+      q.device().is_cpu() && (q.scalar_type() == torch::kFloat32 || q.scalar_type() == torch::kFloat64);
+  if (kernel == AttentionKernel::kFused && q.size(1) == 1 && !mask.defined() && !torch::GradMode::is_enabled() &&
+      cpu_blas)
+    return single_query_attention(q, kh, vh);
   if (kernel == AttentionKernel::kFused && fused_attention_enabled())
     return fused_attention(qh, kh, vh, mask, /*causal=*/false).transpose(1, 2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
@@ -111,8 +116,6 @@ torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, c
 
 torch::Tensor single_query_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   const int64_t B = q.size(0), H = q.size(2), T = k.size(2), d = q.size(3);
-  const bool blas = q.device().is_cpu() && (q.scalar_type() == torch::kFloat32 || q.scalar_type() == torch::kFloat64);
-  if (!blas) return masked_attention(q, k.transpose(1, 2), v.transpose(1, 2), torch::Tensor(), AttentionKernel::kFused);
   auto scores = torch::empty({B, H, T}, q.options());
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
@@ -286,15 +289,12 @@ torch::Tensor attention_step_window(const ModelConfig& cfg, const AttentionWeigh
   const int64_t first = std::max(L - W + 1, -cache.origin);
   const auto k = cache.k_rot.slice(2, first, L + n).to(q.scalar_type());
   const auto v = cache.v.slice(2, first, L + n).to(q.scalar_type());
-  torch::Tensor out;
-  if (n == 1 && !torch::GradMode::is_enabled()) {
-    out = single_query_attention(q, k, v);
-  } else {
-    // Slot indices are positions shifted by the origin: the window's visibility holds in slots.
-    const auto mask = visibility_mask(L, L + n, first, L + n, W, 0, x.device());
-    out = masked_attention(q, k.transpose(1, 2), v.transpose(1, 2), mask, AttentionKernel::kFused);
-  }
-  return output_projection(cfg, w, out);
+  // One token sees every key from `first` on: no mask (the fused kernels and the one-query path
+  // run fastest without one). Slot indices are positions shifted by the origin, so the window's
+  // visibility holds in slots.
+  const auto mask = n == 1 ? torch::Tensor() : visibility_mask(L, L + n, first, L + n, W, 0, x.device());
+  return output_projection(cfg, w,
+                           masked_attention(q, k.transpose(1, 2), v.transpose(1, 2), mask, AttentionKernel::kFused));
 }
 
 GrowingKvCache empty_growing_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType dtype,
@@ -334,9 +334,8 @@ torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeig
   auto keys = cache.k.slice(2, 0, end).to(q.scalar_type());  // [B, H, T, d]
   auto values = cache.v.slice(2, 0, end).to(q.scalar_type());
   // One new token sees every key: no mask (the fused kernels run fastest without one).
-  if (n == 1 && !torch::GradMode::is_enabled())
-    return output_projection(cfg, w, single_query_attention(q, keys, values));
-  const auto mask = positions(start, end, x.device()).unsqueeze(1) >= positions(0, end, x.device()).unsqueeze(0);
+  torch::Tensor mask;
+  if (n > 1) mask = positions(start, end, x.device()).unsqueeze(1) >= positions(0, end, x.device()).unsqueeze(0);
   return output_projection(
       cfg, w, masked_attention(q, keys.transpose(1, 2), values.transpose(1, 2), mask, AttentionKernel::kFused));
 }

@@ -27,7 +27,8 @@ namespace ttt {
 enum class AttentionKernel {
   // LibTorch's scaled_dot_product_attention where it has one (2.x: flash and memory-efficient
   // kernels on CUDA, fused ones on the CPU), else kMath. Its gradient cannot be differentiated
-  // again, so it serves every pass but the inner steps of meta-learning.
+  // again, so it serves every pass but the inner steps of meta-learning. One query against every
+  // key (no mask) without a graph on the CPU: single_query_attention.
   kFused,
   // matmul, softmax in float32, matmul: twice differentiable, for the gradients of inner
   // gradients that meta-learning takes.
@@ -146,11 +147,10 @@ torch::Tensor attention_step_growing(const ModelConfig& cfg, const AttentionWeig
 torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& mask, AttentionKernel kernel);
 
-// Decoding one token: q [B, 1, H, d] against every key of k/v [B, H, T, d] (head-major) ->
-// [B, 1, H, d], without a graph. On the CPU in float32/float64, two matrix-vector products per head:
-// a batched matrix product with one query row packs every head's keys first, which costs more than
-// the product (OpenBLAS, 1 thread: 5.7 vs 2.6 ms for 12 heads of 8192 keys). Elsewhere
-// masked_attention's fused kernel.
+// Decoding one token on the CPU (float32/float64, no graph): q [B, 1, H, d] against every key of
+// k/v [B, H, T, d] -> [B, 1, H, d], two matrix-vector products per head. A batched matrix product
+// with one query row packs every head's keys first, which costs more than the product (OpenBLAS,
+// 1 thread: 5.7 vs 2.6 ms for 12 heads of 8192 keys). masked_attention's kFused picks it.
 torch::Tensor single_query_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
 
 }  // namespace ttt
