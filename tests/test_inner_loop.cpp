@@ -141,6 +141,26 @@ TEST(MetaGradient, RecomputationGivesTheSameGradients) {
   }
 }
 
+TEST(MetaGradient, KeepingThePrefixGraphGivesTheSameGradients) {
+  // model.remat_prefix_block other than nothing_saveable keeps the prefix blocks' graph instead of
+  // recomputing them block by block: the same gradients (float64).
+  auto cfg = ttt::testing::tiny_meta_config();
+  cfg.training.seq_length = 16;
+  auto batch = ttt::testing::random_batch(2, 16, cfg.model.vocab_size, 17);
+  ASSERT_GE(first_suffix_layer(cfg.model), 1);  // a prefix block to keep or recompute
+  for (int64_t n : {1, 3}) {
+    cfg.model.remat_prefix_block = "nothing_saveable";
+    const auto recomputed = ttt::testing::meta_gradients(cfg, batch, n);
+    cfg.model.remat_prefix_block = "";
+    const auto kept = ttt::testing::meta_gradients(cfg, batch, n);
+    EXPECT_NEAR(kept.first, recomputed.first, 1e-12) << "n=" << n;
+    for (size_t i = 0; i < recomputed.second.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(kept.second[i], recomputed.second[i], 1e-10, 1e-13)) << "n=" << n << " param " << i;
+      EXPECT_GT(recomputed.second[i].abs().max().item<double>(), 0.0) << "param " << i << " has no gradient";
+    }
+  }
+}
+
 TEST(InnerOptimizer, LearningRateScheduleMatchesHandValues) {
   TrainingConfig t;
   t.optimizer_inner.lr = 1.0;

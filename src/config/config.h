@@ -87,9 +87,9 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   // Rematerialisation policies of the reference (JAX checkpoint policy names). remat_block =
   // "nothing_saveable" recomputes pretraining's blocks one at a time in the backward pass (any
-  // other value keeps their graph); meta training always recomputes its prefix blocks that way
-  // (remat_prefix_block's default) and its chunks through training.inner_remat_freq. The rest are
-  // parity only (config/schema.cpp flags them).
+  // other value keeps their graph); remat_prefix_block does the same for meta training's prefix
+  // blocks when training.inner_remat_freq recomputes its chunks (with 0 the whole graph is kept).
+  // The rest are parity only (config/schema.cpp flags them).
   std::string remat_block;
   std::string remat_block_bwd;
   std::string remat_prefix_block = "nothing_saveable";

@@ -173,9 +173,7 @@ std::vector<FieldSpec> build_registry() {
       TTT_FIELD(model, tie_word_embeddings, Null),
       TTT_FIELD(model, remat_block, Null),
       parity(TTT_FIELD(model, remat_block_bwd, Null), kRemat),
-      parity(TTT_FIELD(model, remat_prefix_block, Null),
-             "the prefix blocks' policy; meta training here always recomputes them block by block in the "
-             "backward pass (the reference's default, nothing_saveable)"),
+      TTT_FIELD(model, remat_prefix_block, Null),
       parity(TTT_FIELD(model, remat_attention, Null), kRemat),
       parity(TTT_FIELD(model, remat_attention_bwd, Null), kRemat),
       parity(TTT_FIELD(model, remat_mlp, Null), kRemat),

@@ -180,6 +180,12 @@ MemoryEstimate estimate_training_memory(const Config& config, int64_t world_size
       static_cast<double>(groups + 1) * fast_weights + static_cast<double>(S * 2 * B * (W + T) + S * 2 * B * W) * D * c;
   const double group_phase =
       2 * hidden_sequence + states + static_cast<double>(std::min(n, C)) * chunk_graph + chunk_forward;
+  if (m.remat_prefix_block != "nothing_saveable") {  // the prefix blocks' graph is held throughout
+    e.activations = group_phase + prefix_graph;
+    e.activation_peak = "a recomputed group of " + std::to_string(std::min(n, C)) +
+                        " chunk(s) of the inner loop, beside the prefix blocks' graph";
+    return e;
+  }
   // The last backward pass recomputes the prefix blocks one at a time from their kept inputs (one
   // block's graph and the gradients of what it saved).
   const double prefix_phase = 3 * hidden_sequence + static_cast<double>(L - S) * hidden_sequence + 2 * prefix_block +

@@ -131,11 +131,16 @@ SequenceLoss meta_loss_backward(const ModelConfig& cfg, const ModelWeights& w, c
   const int64_t B = batch.input_ids.size(0), b = cfg.mini_batch_size, C = batch.input_ids.size(1) / b;
   const int64_t G = (C + chunks_per_group - 1) / chunks_per_group;
 
-  // Forward, as meta_loss without a graph, remembering the input of every prefix block (the
-  // reference's remat_prefix_block=nothing_saveable) and the fast state at each group's start.
+  // Forward, as meta_loss without a graph for the suffix blocks, remembering the fast state at each
+  // group's start. The prefix blocks either keep only each block's input and are recomputed one at
+  // a time at the end (model.remat_prefix_block=nothing_saveable, the reference's default) or keep
+  // their graph (any other policy: one forward pass fewer, the prefix activations held throughout).
+  const bool recompute_prefix = cfg.remat_prefix_block == "nothing_saveable";
   std::vector<torch::Tensor> block_inputs;
-  const torch::Tensor prefix =
-      forward_keeping_block_inputs(cfg, w, batch.input_ids, first_suffix_layer(cfg), block_inputs);
+  const torch::Tensor prefix_output =
+      recompute_prefix ? forward_keeping_block_inputs(cfg, w, batch.input_ids, first_suffix_layer(cfg), block_inputs)
+                       : prefix_forward(cfg, w, batch.input_ids);
+  const torch::Tensor prefix = prefix_output.detach();  // what the inner loop reads, without the graph
   FastState state = init_fast_state(cfg, w, ttt, B, /*through_outer=*/false);
   std::vector<FastState> group_start;  // the fast weights; the caches are views of `history`
   // Every position's keys and values in each suffix block, once: a group's start caches are the
@@ -220,7 +225,10 @@ SequenceLoss meta_loss_backward(const ModelConfig& cfg, const ModelWeights& w, c
     if (!outputs.empty()) torch::autograd::backward(outputs, grad_outputs);
   }
   // The prefix output comes from the embedding and the prefix blocks.
-  backward_recomputing_blocks(cfg, w, batch.input_ids, block_inputs, torch::cat(d_prefix, 1));
+  if (recompute_prefix)
+    backward_recomputing_blocks(cfg, w, batch.input_ids, block_inputs, torch::cat(d_prefix, 1));
+  else if (prefix_output.requires_grad())
+    torch::autograd::backward({prefix_output}, {torch::cat(d_prefix, 1)});
   return sequence_loss_of(chunk_losses, chunk_nll);
 }
 
