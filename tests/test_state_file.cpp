@@ -90,6 +90,12 @@ TEST(StateFile, RejectsAnotherModel) {
   parity.model.force_flash = true;
   parity.model.remat_mlp = "nothing_saveable";
   EXPECT_EQ(message(parity, ttt, w), "");
+  // Nor is recomputation, which changes training memory, never what decoding computes.
+  Config remat = config;
+  remat.model.remat_prefix_block = "none";
+  remat.model.remat_block = "nothing_saveable";
+  remat.model.remat_mini_batch_group_size = 2;
+  EXPECT_EQ(message(remat, ttt, w), "");
   std::filesystem::remove(path);
 }
 

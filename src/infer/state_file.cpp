@@ -157,8 +157,7 @@ ModelFingerprint model_fingerprint(const ModelConfig& cfg, const TttOptions& ttt
   for (const auto& line : used_field_lines(config, "model")) {
     const bool ttt_layer_field = starts_with(line, "model.ttt_base_lr") || starts_with(line, "model.pre_conv") ||
                                  starts_with(line, "model.conv_width");
-    const bool never =
-        starts_with(line, "model.ttt_base_lr_") || starts_with(line, "model.remat_mini_batch_group_size");
+    const bool never = starts_with(line, "model.ttt_base_lr_") || starts_with(line, "model.remat_");
     if (never || (ttt_layer_field && !ttt_layers)) continue;
     text << line << "\n";
   }

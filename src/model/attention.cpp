@@ -115,6 +115,9 @@ torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, c
 }
 
 torch::Tensor single_query_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  TORCH_CHECK(q.device().is_cpu() && (q.scalar_type() == torch::kFloat32 || q.scalar_type() == torch::kFloat64) &&
+                  q.size(1) == 1,
+              "single_query_attention: one float32/float64 query on the CPU");
   const int64_t B = q.size(0), H = q.size(2), T = k.size(2), d = q.size(3);
   auto scores = torch::empty({B, H, T}, q.options());
   for (int64_t b = 0; b < B; ++b)
