@@ -88,9 +88,9 @@ SequenceLoss meta_loss(const ModelConfig& cfg, const ModelWeights& w, const Batc
 // differentiable inner loop, and chains the gradient of the fast state from group to group. Peak
 // memory holds one group's graph; the price is one more forward pass of the suffix blocks (with
 // their inner gradients) and, with model.remat_prefix_block=nothing_saveable (the default), of the
-// prefix blocks, recomputed one at a time; any other policy keeps the prefix blocks' graph. Accumulates d(loss *
-// scale)/d(weight) into .grad of every weight that requires grad (equal to meta_loss(...).loss.backward() up to float
-// error) and returns the detached loss.
+// prefix blocks, recomputed one at a time; any other policy keeps the prefix blocks' graph.
+// Accumulates d(loss * scale)/d(weight) into .grad of every weight that requires grad (equal to
+// meta_loss(...).loss.backward() up to float error) and returns the detached loss.
 SequenceLoss meta_loss_backward(const ModelConfig& cfg, const ModelWeights& w, const Batch& batch,
                                 const TttOptions& ttt, int64_t chunks_per_group, double scale);
 
