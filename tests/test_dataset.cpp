@@ -147,3 +147,20 @@ TEST(ZarrTokenSource, MissingChunksAndShapesBeyondTheChunksAreErrors) {
   expect_error("c/0");
   std::filesystem::remove_all(dir);
 }
+
+TEST(CopySpans, TrainingStreamsGetThemAndEvaluationStreamsNever) {
+  Config config;
+  config.training.dummy_dataset = true;
+  config.training.seq_length = 64;
+  config.training.global_batch_size = 4;
+  config.training.copy_spans = 3;
+  config.training.copy_span_length = 10;
+  Config without = config;
+  without.training.copy_spans = 0;
+  EXPECT_EQ(make_train_loader(config)->options().copy_spans.count, 3);
+  EXPECT_EQ(make_train_loader(config)->options().copy_spans.length, 10);
+  EXPECT_EQ(make_eval_loader(config)->options().copy_spans.count, 0);
+  const Batch copied = *make_train_loader(config)->next(), text = *make_train_loader(without)->next();
+  EXPECT_FALSE(torch::equal(copied.input_ids, text.input_ids));
+  EXPECT_TRUE(torch::equal(make_eval_loader(config)->next()->input_ids, make_eval_loader(without)->next()->input_ids));
+}

@@ -165,3 +165,83 @@ TEST(Loader, TooSmallAndOutOfVocabularyAreErrors) {
     EXPECT_NE(std::string(e.what()).find("vocabulary"), std::string::npos) << e.what();
   }
 }
+
+// training.copy_spans: spans of a sequence replaced by copies of earlier spans of it.
+TEST(CopySpans, EachCopyRepeatsAnEarlierSpanAndLeavesTheRestAlone) {
+  const int64_t n = 200, length = 12;
+  for (int64_t draw = 0; draw < 50; ++draw) {
+    std::vector<int64_t> t(n);
+    for (int64_t i = 0; i < n; ++i) t[i] = i;
+    apply_copy_spans(t.data(), n, CopySpanOptions{1, length}, 5, draw);
+    // One copy into the identity: exactly one run of `length` changed tokens, holding an earlier,
+    // non-overlapping run of consecutive tokens.
+    std::vector<int64_t> changed;
+    for (int64_t i = 0; i < n; ++i)
+      if (t[i] != i) changed.push_back(i);
+    ASSERT_EQ(static_cast<int64_t>(changed.size()), length) << draw;
+    const int64_t d = changed.front(), s = t[d];
+    EXPECT_EQ(changed.back(), d + length - 1);
+    EXPECT_LE(s + length, d);
+    for (int64_t k = 0; k < length; ++k) EXPECT_EQ(t[d + k], s + k);
+  }
+  // Several copies: every changed token holds an earlier position's token, at most count * length
+  // of them change, and the same seed and draw give the same text; another draw gives another.
+  auto copied = [&](int64_t count, uint64_t seed, int64_t draw) {
+    std::vector<int64_t> t(n);
+    for (int64_t i = 0; i < n; ++i) t[i] = i;
+    apply_copy_spans(t.data(), n, CopySpanOptions{count, length}, seed, draw);
+    return t;
+  };
+  const auto a = copied(4, 5, 3);
+  int64_t changed = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (a[i] != i) {
+      ++changed;
+      EXPECT_LT(a[i], i);
+    }
+  EXPECT_GT(changed, 0);
+  EXPECT_LE(changed, 4 * length);
+  EXPECT_EQ(copied(4, 5, 3), a);
+  EXPECT_NE(copied(4, 5, 4), a);
+  EXPECT_NE(copied(4, 6, 3), a);
+  // Off, and too short a sequence.
+  EXPECT_EQ(copied(0, 5, 3), copied(0, 9, 9));
+  std::vector<int64_t> short_sequence(2 * length - 1, 0);
+  EXPECT_THROW(apply_copy_spans(short_sequence.data(), 2 * length - 1, CopySpanOptions{1, length}, 0, 0),
+               std::invalid_argument);
+}
+
+TEST(CopySpans, TheLoaderKeysThemByDrawSoResumeAndReshardingReadTheSameText) {
+  // Whole batches (not only their first tokens) with copies in them: one process straight
+  // through, one resumed at a position, and three ranks continuing from that position.
+  auto with_copies = [](int64_t B, int64_t rank = 0, int64_t world = 1) {
+    auto o = options(40, B, 9);
+    o.copy_spans = CopySpanOptions{2, 8};
+    o.rank = rank;
+    o.world_size = world;
+    return o;
+  };
+  SequenceLoader single(counting_source(5001), with_copies(6));
+  SequenceLoader plain(counting_source(5001), options(40, 6, 9));
+  std::vector<Batch> expected;
+  for (int i = 0; i < 30; ++i) {
+    expected.push_back(*single.next());
+    const Batch text = *plain.next();
+    EXPECT_TRUE(torch::equal(expected.back().targets.narrow(1, 0, 39), expected.back().input_ids.narrow(1, 1, 39)));
+    EXPECT_FALSE(torch::equal(expected.back().input_ids, text.input_ids)) << i;  // copies were made
+  }
+  SequenceLoader resumed(counting_source(5001), with_copies(6));
+  resumed.set_position(17 * 6);
+  for (int i = 17; i < 30; ++i) {
+    const Batch b = *resumed.next();
+    EXPECT_TRUE(torch::equal(b.input_ids, expected[i].input_ids)) << i;
+    EXPECT_TRUE(torch::equal(b.targets, expected[i].targets)) << i;
+    EXPECT_TRUE(torch::equal(b.loss_mask, expected[i].loss_mask)) << i;
+  }
+  for (int64_t rank = 0; rank < 3; ++rank) {
+    SequenceLoader shard(counting_source(5001), with_copies(2, rank, 3));
+    shard.set_position(17 * 6);
+    for (int i = 17; i < 30; ++i)
+      EXPECT_TRUE(torch::equal(shard.next()->input_ids, expected[i].input_ids.narrow(0, 2 * rank, 2))) << i;
+  }
+}

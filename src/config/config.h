@@ -209,6 +209,11 @@ struct TrainingConfig {
   int64_t ilr_warmup_steps = 0;
   double ilr_init = 1.0;
   int64_t eval_batch_size = 8;
+  // Ours: replace copy_spans spans of copy_span_length tokens in each training sequence with copies
+  // of earlier spans of the same sequence (data/copy_spans.h), so that a small model learns to copy
+  // from context. 0, the default, trains on the text as it is. Evaluation text is never changed.
+  int64_t copy_spans = 0;
+  int64_t copy_span_length = 32;
 };
 
 // `backend.*`: the reference's JaxDistributedConfig plus what a LibTorch runtime needs.

@@ -123,6 +123,10 @@ void validate_config(const Config& config) {
   check(training.global_batch_size % training.accum_steps == 0,
         "training.global_batch_size (" + std::to_string(training.global_batch_size) +
             ") must be divisible by training.accum_steps (" + std::to_string(training.accum_steps) + ")");
+  check(training.copy_spans == 0 || 2 * training.copy_span_length <= training.seq_length + 1,
+        "training.copy_span_length (" + std::to_string(training.copy_span_length) +
+            ") is more than half of a training sample (training.seq_length + 1 = " +
+            std::to_string(training.seq_length + 1) + " tokens): a span and its copy must both fit");
   check(model.tie_word_embeddings || model.output_size <= model.vocab_size,
         "model.output_size (" + std::to_string(model.output_size) + ") exceeds model.vocab_size (" +
             std::to_string(model.vocab_size) + "): a generated token must be one the model can read back");

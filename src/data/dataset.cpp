@@ -58,6 +58,7 @@ std::unique_ptr<SequenceLoader> make_train_loader(const Config& config, int64_t 
   o.world_size = world_size;
   o.bos_token_id = config.model.bos_token_id;
   o.vocab_size = config.model.vocab_size;
+  o.copy_spans = CopySpanOptions{t.copy_spans, t.copy_span_length};
   return std::make_unique<SequenceLoader>(open_split(config, t.data_split), o);
 }
 

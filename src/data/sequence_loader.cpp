@@ -64,6 +64,10 @@ std::optional<Batch> SequenceLoader::next() {
           throw std::runtime_error(source_->describe() + ": token id " + std::to_string(buffer_[k]) + " at index " +
                                    std::to_string(start + k) + " is outside the model's vocabulary of " +
                                    std::to_string(options_.vocab_size));
+    // The draw index (this sequence's place in the global order) keys the copies, as it keys the
+    // sample: the same text whatever the world size or the step a run resumed at.
+    apply_copy_spans(buffer_.data(), T + 1, options_.copy_spans, options_.seed,
+                     position_ + options_.rank * options_.batch_size + r);
     std::copy(buffer_.begin(), buffer_.end() - 1, input[r].data_ptr<int64_t>());
     std::copy(buffer_.begin() + 1, buffer_.end(), target[r].data_ptr<int64_t>());
   }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "data/batch.h"
+#include "data/copy_spans.h"
 #include "data/token_source.h"
 
 namespace ttt {
@@ -29,7 +30,8 @@ struct LoaderOptions {
   int64_t rank = 0;
   int64_t world_size = 1;
   int64_t bos_token_id = 1;
-  int64_t vocab_size = 0;  // > 0: a token id outside [0, vocab_size) is an error naming its position
+  int64_t vocab_size = 0;      // > 0: a token id outside [0, vocab_size) is an error naming its position
+  CopySpanOptions copy_spans;  // training streams only (training.copy_spans); keyed by the draw index
 };
 
 class SequenceLoader {

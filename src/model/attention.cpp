@@ -26,6 +26,11 @@ Qkv project_qkv(const ModelConfig& cfg, const AttentionWeights& w, const torch::
   return out;
 }
 
+// The loop of single_query_attention is written for the CPU's float32/float64 BLAS products.
+bool on_cpu_blas(const torch::Tensor& t) {
+  return t.device().is_cpu() && (t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kFloat64);
+}
+
 torch::Tensor output_projection(const ModelConfig& cfg, const AttentionWeights& w, const torch::Tensor& o) {
   return linear(o.reshape({o.size(0), o.size(1), -1}), w.wo, cfg.compute_dtype);
 }
@@ -98,10 +103,8 @@ KvCache empty_kv_cache(const ModelConfig& cfg, int64_t batch, torch::ScalarType 
 torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& mask, AttentionKernel kernel) {
   auto qh = q.transpose(1, 2), kh = k.transpose(1, 2), vh = v.transpose(1, 2);  // [B, H, T, d]
-  const bool cpu_blas =
-      q.device().is_cpu() && (q.scalar_type() == torch::kFloat32 || q.scalar_type() == torch::kFloat64);
   if (kernel == AttentionKernel::kFused && q.size(1) == 1 && !mask.defined() && !torch::GradMode::is_enabled() &&
-      cpu_blas)
+      on_cpu_blas(q))
     return single_query_attention(q, kh, vh);
   if (kernel == AttentionKernel::kFused && fused_attention_enabled())
     return fused_attention(qh, kh, vh, mask, /*causal=*/false).transpose(1, 2);
@@ -115,9 +118,7 @@ torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, c
 }
 
 torch::Tensor single_query_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
-  TORCH_CHECK(q.device().is_cpu() && (q.scalar_type() == torch::kFloat32 || q.scalar_type() == torch::kFloat64) &&
-                  q.size(1) == 1,
-              "single_query_attention: one float32/float64 query on the CPU");
+  TORCH_CHECK(on_cpu_blas(q) && q.size(1) == 1, "single_query_attention: one float32/float64 query on the CPU");
   const int64_t B = q.size(0), H = q.size(2), T = k.size(2), d = q.size(3);
   auto scores = torch::empty({B, H, T}, q.options());
   for (int64_t b = 0; b < B; ++b)
