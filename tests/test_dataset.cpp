@@ -159,7 +159,11 @@ TEST(CopySpans, TrainingStreamsGetThemAndEvaluationStreamsNever) {
   without.training.copy_spans = 0;
   EXPECT_EQ(make_train_loader(config)->options().copy_spans.count, 3);
   EXPECT_EQ(make_train_loader(config)->options().copy_spans.length, 10);
+  EXPECT_EQ(make_train_loader(config)->options().copy_spans.random_vocab, 0);
   EXPECT_EQ(make_eval_loader(config)->options().copy_spans.count, 0);
+  Config random = config;
+  random.training.copy_span_random = true;
+  EXPECT_EQ(make_train_loader(random)->options().copy_spans.random_vocab, random.model.vocab_size);
   const Batch copied = *make_train_loader(config)->next(), text = *make_train_loader(without)->next();
   EXPECT_FALSE(torch::equal(copied.input_ids, text.input_ids));
   EXPECT_TRUE(torch::equal(make_eval_loader(config)->next()->input_ids, make_eval_loader(without)->next()->input_ids));

@@ -82,7 +82,12 @@ TEST(Needle, PassKeysAreFixedDigitStringsThatDifferAcrossTrials) {
     ASSERT_EQ(key.size(), 7u);
     EXPECT_NE(key[0], '0');
     for (char c : key) EXPECT_TRUE(c >= '0' && c <= '9') << key;
+    const std::string letters = pass_key(0, t, 7, "letters");
+    ASSERT_EQ(letters.size(), 7u);
+    for (char c : letters) EXPECT_TRUE(c >= 'a' && c <= 'z') << letters;
   }
+  EXPECT_NE(pass_key(3, 1, 5, "letters"), pass_key(3, 2, 5, "letters"));
+  EXPECT_EQ(pass_key(3, 1, 5), pass_key(3, 1, 5, "digits"));
 }
 
 TEST(Needle, TextIsTokenizedAsItReadsInThePrompt) {
@@ -187,4 +192,7 @@ TEST(Needle, BadOptionsAreClearErrors) {
   bad = o;
   bad.key_digits = 0;
   EXPECT_NE(message(bad).find("digits"), std::string::npos);
+  bad = o;
+  bad.key_kind = "hex";
+  EXPECT_NE(message(bad).find("pass-key kind"), std::string::npos);
 }

@@ -204,6 +204,24 @@ TEST(CopySpans, EachCopyRepeatsAnEarlierSpanAndLeavesTheRestAlone) {
   EXPECT_EQ(copied(4, 5, 3), a);
   EXPECT_NE(copied(4, 5, 4), a);
   EXPECT_NE(copied(4, 6, 3), a);
+  // Random spans: the source is overwritten with ids below the vocabulary bound, and its copy
+  // follows it.
+  for (int64_t draw = 0; draw < 20; ++draw) {
+    std::vector<int64_t> t(n);
+    for (int64_t i = 0; i < n; ++i) t[i] = 1000 + i;
+    apply_copy_spans(t.data(), n, CopySpanOptions{1, length, 50}, 5, draw);
+    std::vector<int64_t> random_positions;
+    for (int64_t i = 0; i < n; ++i)
+      if (t[i] < 50) random_positions.push_back(i);
+    ASSERT_EQ(static_cast<int64_t>(random_positions.size()), 2 * length) << draw;
+    const int64_t s = random_positions.front(), d = random_positions[length];
+    EXPECT_EQ(random_positions[length - 1], s + length - 1);
+    EXPECT_EQ(random_positions.back(), d + length - 1);
+    EXPECT_LE(s + length, d);
+    for (int64_t k = 0; k < length; ++k) EXPECT_EQ(t[d + k], t[s + k]);
+    for (int64_t i = 0; i < n; ++i)
+      if (t[i] >= 50) EXPECT_EQ(t[i], 1000 + i);
+  }
   // Off, and too short a sequence.
   EXPECT_EQ(copied(0, 5, 3), copied(0, 9, 9));
   std::vector<int64_t> short_sequence(2 * length - 1, 0);

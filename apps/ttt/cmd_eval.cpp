@@ -86,6 +86,7 @@ int run_niah(EvalArgs args) {
       {"haystack", haystack->describe()},
       {"trials", args.needle.trials},
       {"key_digits", args.needle.key_digits},
+      {"key_kind", args.needle.key_kind},
       {"seed", args.needle.seed}};
   write_needle_outputs(out_dir, cells, about,
                        "Pass-key retrieval accuracy: " + run_directory(config).filename().string());
@@ -119,7 +120,12 @@ Run add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--trials", args->needle.trials, "niah: prompts per length and depth (own key and haystack each)")
       ->capture_default_str();
-  cmd->add_option("--key-digits", args->needle.key_digits, "niah: digits of the pass key")->capture_default_str();
+  cmd->add_option("--key-digits", args->needle.key_digits, "niah: characters of the pass key")->capture_default_str();
+  cmd->add_option("--key-kind", args->needle.key_kind,
+                  "niah: digits (a number, as in the paper) or letters (lowercase a-z, for models that copy text but "
+                  "have seen few digits)")
+      ->check(CLI::IsMember({"digits", "letters"}))
+      ->capture_default_str();
   cmd->add_option("--seed", args->needle.seed, "niah: seed of the pass keys")->capture_default_str();
   cmd->add_option("--haystack", args->haystack,
                   "niah: a text file to draw haystacks from (default: the run's eval split)");

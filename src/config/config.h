@@ -212,8 +212,11 @@ struct TrainingConfig {
   // Ours: replace copy_spans spans of copy_span_length tokens in each training sequence with copies
   // of earlier spans of the same sequence (data/copy_spans.h), so that a small model learns to copy
   // from context. 0, the default, trains on the text as it is. Evaluation text is never changed.
+  // copy_span_random: each source span is first filled with tokens drawn uniformly from the
+  // vocabulary, so that its copy can be predicted by copying alone.
   int64_t copy_spans = 0;
   int64_t copy_span_length = 32;
+  bool copy_span_random = false;
 };
 
 // `backend.*`: the reference's JaxDistributedConfig plus what a LibTorch runtime needs.

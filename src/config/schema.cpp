@@ -153,6 +153,7 @@ std::vector<FieldSpec> build_registry() {
       in_range(TTT_FIELD(training, eval_batch_size, Null), 1, kMaxBatch),
       in_range(TTT_FIELD(training, copy_spans, Null), 0, kMaxTokens),
       in_range(TTT_FIELD(training, copy_span_length, Null), 1, kMaxTokens),
+      TTT_FIELD(training, copy_span_random, Null),
 
       parity(TTT_FIELD(model, name, Null), "a label for the model size"),
       in_range(TTT_FIELD(model, vocab_size, Null), 1, kMaxVocab),

@@ -20,6 +20,10 @@ void apply_copy_spans(int64_t* tokens, int64_t n, const CopySpanOptions& options
   for (int64_t k = 0; k < options.count; ++k) {
     const int64_t source = std::uniform_int_distribution<int64_t>(0, n - 2 * length)(rng);
     const int64_t destination = std::uniform_int_distribution<int64_t>(source + length, n - length)(rng);
+    if (options.random_vocab > 0) {
+      std::uniform_int_distribution<int64_t> token(0, options.random_vocab - 1);
+      for (int64_t i = 0; i < length; ++i) tokens[source + i] = token(rng);
+    }
     std::copy(tokens + source, tokens + source + length, tokens + destination);
   }
 }

@@ -58,7 +58,7 @@ std::unique_ptr<SequenceLoader> make_train_loader(const Config& config, int64_t 
   o.world_size = world_size;
   o.bos_token_id = config.model.bos_token_id;
   o.vocab_size = config.model.vocab_size;
-  o.copy_spans = CopySpanOptions{t.copy_spans, t.copy_span_length};
+  o.copy_spans = CopySpanOptions{t.copy_spans, t.copy_span_length, t.copy_span_random ? config.model.vocab_size : 0};
   return std::make_unique<SequenceLoader>(open_split(config, t.data_split), o);
 }
 

@@ -40,14 +40,18 @@ void check_needle_options(const NeedleOptions& options) {
     throw std::invalid_argument("needle trials must be >= 1, not " + std::to_string(options.trials));
   if (options.key_digits < 1 || options.key_digits > 18)
     throw std::invalid_argument("pass-key digits must be in 1..18, not " + std::to_string(options.key_digits));
+  if (options.key_kind != "digits" && options.key_kind != "letters")
+    throw std::invalid_argument("pass-key kind must be digits or letters, not '" + options.key_kind + "'");
 }
 
-std::string pass_key(uint64_t seed, int64_t trial, int64_t digits) {
+std::string pass_key(uint64_t seed, int64_t trial, int64_t length, const std::string& kind) {
   // mt19937_64's sequence is fixed by the standard (unlike the distributions), so keys are the
   // same on every platform; the modulo's bias (below 1e-17) does not matter here.
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(trial));
   std::string key;
-  for (int64_t i = 0; i < digits; ++i) key += static_cast<char>('0' + (i == 0 ? 1 + rng() % 9 : rng() % 10));
+  for (int64_t i = 0; i < length; ++i)
+    key += kind == "letters" ? static_cast<char>('a' + rng() % 26)
+                             : static_cast<char>('0' + (i == 0 ? 1 + rng() % 9 : rng() % 10));
   return key;
 }
 
@@ -140,7 +144,7 @@ std::vector<NeedleCell> run_needle_suite(const ModelConfig& cfg, const TttOption
   std::vector<NeedleText> texts;
   std::vector<std::vector<int64_t>> haystacks;
   for (int64_t t = 0; t < options.trials; ++t)
-    texts.push_back(needle_text(tokenizer, pass_key(options.seed, t, options.key_digits)));
+    texts.push_back(needle_text(tokenizer, pass_key(options.seed, t, options.key_digits, options.key_kind)));
   int64_t most = 0;
   for (const auto& text : texts) most = std::max(most, haystack_size(text, longest));
   if (haystack.size() < most)

@@ -26,15 +26,19 @@ struct NeedleOptions {
   std::vector<int64_t> lengths;  // tokens per prompt, BOS and answer included
   std::vector<double> depths;    // where the needle sits in the haystack: 0 its start, 1 its end
   int64_t trials = 4;            // prompts per (length, depth): each its own key and haystack
-  int64_t key_digits = 5;
+  int64_t key_digits = 5;        // characters of the pass key
+  // "digits" (a number, the first digit not 0: the paper's pass key) or "letters" (lowercase
+  // a-z: RULER's word-like keys, for models that copy text but have seen few digits).
+  std::string key_kind = "digits";
   uint64_t seed = 0;
 };
 
 // Throws std::invalid_argument naming the option that is out of range.
 void check_needle_options(const NeedleOptions& options);
 
-// The pass key of a trial: `digits` decimal digits, the first not 0, a function of (seed, trial).
-std::string pass_key(uint64_t seed, int64_t trial, int64_t digits);
+// The pass key of a trial, a function of (seed, trial): `length` decimal digits, the first not 0
+// (kind "digits"), or `length` lowercase letters (kind "letters").
+std::string pass_key(uint64_t seed, int64_t trial, int64_t length, const std::string& kind = "digits");
 
 struct NeedleText {
   std::vector<int64_t> needle, query, answer;
