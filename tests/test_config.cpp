@@ -439,7 +439,7 @@ TEST(Validation, EachCheckNamesItsKey) {
       {{e2e, "backend.dist_timeout_s=0"}, {"backend.dist_timeout_s"}},
       {{e2e, "backend.bucket_size_mb=0"}, {"backend.bucket_size_mb"}},
       {{e2e, "training.copy_spans=-1"}, {"training.copy_spans"}},
-      {{e2e, "training.copy_spans=2", "training.seq_length=64", "training.copy_span_length=33"},
+      {{e2e, "training.copy_spans=2", "training.copy_span_length=513"},
        {"training.copy_span_length", "half"}},
       {{e2e, "backend.process_id=-1"}, {"backend.process_id"}},
       {{e2e, "training.optimizer_inner.optimizer_type=adamw"}, {"training.optimizer_inner.optimizer_type", "sgd"}},
