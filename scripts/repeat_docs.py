@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the documents of the repeated-passage probe (scripts/copying.sh; docs/results.md): how much
-a model recalls of a passage it read DISTANCE tokens earlier. Each document is a passage X of
+a model recalls of a passage it read LENGTH tokens earlier. Each document is a passage X of
 LENGTH bytes of held-out text followed by X again (`repeat/`), or by the next LENGTH bytes (`control/`),
 so that with the byte tokenizer (BOS and EOS added) a document is exactly 2 * LENGTH + 2 tokens and
 every evaluation sequence of that length is one document, aligned: positions 2..LENGTH read X the

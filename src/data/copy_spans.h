@@ -2,8 +2,9 @@
 // sequence with copies of earlier spans of the same sequence. A small model on natural text takes
 // far more tokens than a CPU can give it before its attention learns to copy from context (the
 // skill that pass-key retrieval tests, docs/results.md); text with repeats in it rewards copying
-// from the first steps; spans of random tokens reward nothing else. Each sequence's spans are drawn from its own seeded
-// generator, keyed by the data seed and the sequence's draw index, so a resumed or re-sharded run sees the same text.
+// from the first steps, and spans of random tokens reward nothing else. Each sequence's spans are
+// drawn from its own seeded generator, keyed by the data seed and the sequence's draw index, so a
+// resumed or re-sharded run sees the same text.
 #pragma once
 
 #include <cstdint>
