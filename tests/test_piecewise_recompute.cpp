@@ -1,11 +1,13 @@
-// Piecewise ops (src/model/piecewise_recompute.h): attention in query blocks and the inner loop's
-// LM head in row slices, recomputed in the backward passes, give the values, gradients and
-// gradients of gradients of the ops that keep their intermediates (float64), and meta-learning's
-// outer gradients do not change when every op runs piecewise.
+// Piecewise ops (src/model/piecewise_recompute.h): attention in query blocks, the inner loop's LM
+// head in row slices and ops of several outputs (the TTT layers' groups), recomputed in the
+// backward passes, give the values, gradients and gradients of gradients of the ops that keep
+// their intermediates (float64), and meta-learning's outer gradients do not change when every op
+// runs piecewise.
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <set>
+#include <tuple>
 
 #include "model/attention.h"
 #include "model/head_loss.h"
@@ -108,6 +110,52 @@ std::vector<torch::Tensor> attention_inputs(const ModelConfig& cfg, int64_t n) {
 }
 
 }  // namespace
+
+// Ops of several outputs: a pair split into row pieces, and one piece whose outputs differ in
+// shape (the form of the TTT layers' recomputed mini-batch groups), each used whole or in part.
+TEST(PiecewiseRecompute, OpsOfSeveralOutputsMatchTheKeptGraphToSecondOrder) {
+  torch::manual_seed(3);
+  auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  const std::vector<torch::Tensor> inputs{torch::randn({7, 3}, opts), torch::randn({3, 4}, opts) * 0.5,
+                                          torch::randn({4}, opts) * 0.5};
+  // x [7, 3], W [3, 4], c [4] -> tanh(x W) [7, 4], exp(x W + c) [7, 4] / sum of W^2 by column [4].
+  auto rows = [](const std::vector<torch::Tensor>& in) {
+    const auto xw = torch::matmul(in[0], in[1]);
+    return std::vector<torch::Tensor>{torch::tanh(xw), torch::exp(xw + in[2])};
+  };
+  auto shapes = [](const std::vector<torch::Tensor>& in) {
+    return std::vector<torch::Tensor>{torch::tanh(torch::matmul(in[0], in[1]) + in[2]), (in[1] * in[1]).sum(0)};
+  };
+  auto split_op = [&](const std::vector<torch::Tensor>& in) {
+    auto op = c10::make_intrusive<PiecewiseOp>();
+    for (int64_t r = 0; r < 7; r += 3)  // pieces of 3, 3 and 1 rows
+      op->pieces.push_back(
+          Piece{{Span{0, r, std::min<int64_t>(7, r + 3)}, Span{}, Span{}}, Span{0, r, std::min<int64_t>(7, r + 3)}});
+    op->run = [&](const std::vector<torch::Tensor>& parts, size_t) { return rows(parts); };
+    return run_piecewise(op, in);
+  };
+  auto whole_op = [&](const std::vector<torch::Tensor>& in) {
+    auto op = c10::make_intrusive<PiecewiseOp>();
+    op->pieces.push_back(Piece{std::vector<Span>(3), Span{}});
+    op->run = [&](const std::vector<torch::Tensor>& parts, size_t) { return shapes(parts); };
+    return run_piecewise(op, in);
+  };
+  auto both = [](const std::vector<torch::Tensor>& out) { return torch::cat({out[0].flatten(), out[1].flatten()}); };
+  using Outputs = std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>&)>;
+  const std::vector<std::tuple<std::string, Outputs, Outputs>> ops{
+      {"row pieces", rows, split_op}, {"one piece, outputs of two shapes", shapes, whole_op}};
+  for (const auto& [name, kept, piecewise] : ops) {
+    const auto& k = kept;
+    const auto& p = piecewise;
+    expect_equal(derivatives([&](const auto& in) { return both(k(in)); }, inputs),
+                 derivatives([&](const auto& in) { return both(p(in)); }, inputs), name + ", both outputs used", {});
+    // Only the first output: autograd hands the op a zero gradient for the second one. The kept
+    // side reads the second output times zero, so that every input has a (possibly zero) gradient.
+    expect_equal(derivatives([&](const auto& in) { return k(in)[0] + 0 * k(in)[1].sum(); }, inputs),
+                 derivatives([&](const auto& in) { return p(in)[0]; }, inputs), name + ", first output used",
+                 name == "row pieces" ? std::set<size_t>{2} : std::set<size_t>{});
+  }
+}
 
 TEST(PiecewiseRecompute, AttentionStepMatchesKeptScoresToSecondOrder) {
   // 40 queries in pieces of 16 (the last one partial) against a window of 8 cached keys; from the

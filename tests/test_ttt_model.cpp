@@ -91,7 +91,7 @@ TEST(TttModel, RecomputedMiniBatchGroupsGiveTheGradientsOfTheWholeGraph) {
       // The recomputed path is the one taken: its nodes are in the graph (and only with groups).
       auto has_recomputed_node = [&](int64_t group) {
         config.model.remat_mini_batch_group_size = group;
-        return ttt::testing::graph_has_node(pretrain_loss(config.model, trained, batch).loss, "RecomputedGroup");
+        return ttt::testing::graph_has_node(pretrain_loss(config.model, trained, batch).loss, "PiecewiseForward");
       };
       EXPECT_FALSE(has_recomputed_node(0)) << to_string(block);
       EXPECT_TRUE(has_recomputed_node(2)) << to_string(block);

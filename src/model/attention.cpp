@@ -64,7 +64,6 @@ torch::Tensor piecewise_attention(const torch::Tensor& q, const torch::Tensor& k
   const int64_t block =
       std::min(Tq, std::max<int64_t>(16, piecewise_budget().piece / std::max<int64_t>(1, B * H * widest)));
   auto op = c10::make_intrusive<PiecewiseOp>();
-  op->output_dim = 1;
   // Per piece: absolute positions of its first query and first key.
   std::vector<std::pair<int64_t, int64_t>> starts;
   for (int64_t s = 0; s < Tq; s += block) {
@@ -74,16 +73,16 @@ torch::Tensor piecewise_attention(const torch::Tensor& q, const torch::Tensor& k
     if (segment > 0) first_key = std::max(first_key, (first_query / segment) * segment);
     const int64_t key_end = std::min(last_query + 1, k_begin + Tk);
     const Span keys{1, first_key - k_begin, key_end - k_begin};
-    op->pieces.push_back(Piece{{Span{1, s, e}, keys, keys}, s, e});
+    op->pieces.push_back(Piece{{Span{1, s, e}, keys, keys}, Span{1, s, e}});
     starts.emplace_back(first_query, first_key);
   }
   op->run = [starts, window, segment](const std::vector<torch::Tensor>& parts, size_t p) {
     const auto [first_query, first_key] = starts[p];
     const auto mask = visibility_mask(first_query, first_query + parts[0].size(1), first_key,
                                       first_key + parts[1].size(1), window, segment, parts[0].device());
-    return masked_attention(parts[0], parts[1], parts[2], mask, AttentionKernel::kMath);
+    return std::vector<torch::Tensor>{masked_attention(parts[0], parts[1], parts[2], mask, AttentionKernel::kMath)};
   };
-  return run_piecewise(op, {q, k, v});
+  return run_piecewise(op, {q, k, v})[0];
 }
 
 }  // namespace

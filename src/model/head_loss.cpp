@@ -92,15 +92,14 @@ torch::Tensor recomputed_head_token_nll(const ModelConfig& cfg, const ModelWeigh
   const auto weight = lm_head_weight(cfg, w, compute);
   const int64_t rows = std::max<int64_t>(1, piecewise_budget().piece / V);
   auto op = c10::make_intrusive<PiecewiseOp>();
-  op->output_dim = 0;
   for (int64_t r0 = 0; r0 < B * n; r0 += rows) {
     const int64_t r1 = std::min(B * n, r0 + rows);
-    op->pieces.push_back(Piece{{Span{0, r0, r1}, Span{}, Span{0, r0, r1}}, r0, r1});
+    op->pieces.push_back(Piece{{Span{0, r0, r1}, Span{}, Span{0, r0, r1}}, Span{0, r0, r1}});
   }
   op->run = [](const std::vector<torch::Tensor>& parts, size_t) {
-    return token_nll(torch::matmul(parts[0], parts[1]), parts[2]);
+    return std::vector<torch::Tensor>{token_nll(torch::matmul(parts[0], parts[1]), parts[2])};
   };
-  return run_piecewise(op, {x, weight, targets.reshape({B * n})}).view({B, n});
+  return run_piecewise(op, {x, weight, targets.reshape({B * n})})[0].view({B, n});
 }
 
 }  // namespace ttt

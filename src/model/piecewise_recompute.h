@@ -26,24 +26,28 @@ struct Span {
   int64_t dim = -1, begin = 0, end = 0;
 };
 
-// A piece: the span of each input it reads, and where its output lies along the op's output_dim.
+// A piece: the span of each input it reads, and where its outputs lie in the op's outputs (the same
+// span in each; whole for an op of one piece).
 struct Piece {
   std::vector<Span> inputs;
-  int64_t output_begin = 0, output_end = 0;
+  Span output;
 };
 
 struct PiecewiseOp : torch::CustomClassHolder {
-  // In order: the pieces' outputs are concatenated along `output_dim` and must tile it.
+  // In order. With several pieces, each output is the pieces' outputs concatenated along their
+  // output spans' dim, which they must tile. One piece (an op recomputed whole, like a group of
+  // TTT-layer mini-batches) may return several outputs of any shapes.
   std::vector<Piece> pieces;
-  int64_t output_dim = 0;
-  // The output of piece `piece` from the parts of the inputs its spans select. Must be a pure
-  // function of them (it runs again in the backward passes) and differentiable twice.
-  std::function<torch::Tensor(const std::vector<torch::Tensor>& parts, size_t piece)> run;
+  // The outputs of piece `piece` from the parts of the inputs its spans select. Must be a pure
+  // function of them (it runs again in the backward passes) and differentiable twice where the
+  // backward pass is differentiated.
+  std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>& parts, size_t piece)> run;
 };
 
-// The op's output. Inputs that require grad receive gradients; others (indices, masks, constants)
+// The op's outputs. Inputs that require grad receive gradients; others (indices, masks, constants)
 // are read only.
-torch::Tensor run_piecewise(const c10::intrusive_ptr<PiecewiseOp>& op, const std::vector<torch::Tensor>& inputs);
+std::vector<torch::Tensor> run_piecewise(const c10::intrusive_ptr<PiecewiseOp>& op,
+                                         const std::vector<torch::Tensor>& inputs);
 
 // When attention and the inner loop's LM head become piecewise ops. One process-wide setting:
 // tests and benchmarks change it with ScopedPiecewiseBudget.

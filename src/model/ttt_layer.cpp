@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/layers.h"
+#include "model/piecewise_recompute.h"
 
 namespace ttt {
 
@@ -138,56 +139,6 @@ struct TttRun {
   }
 };
 
-// The recomputation closure of a group of whole mini-batches, kept with the autograd node.
-struct GroupRecompute : torch::CustomClassHolder {
-  std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>&)> run;
-};
-
-// Runs a group without recording a graph and recomputes it, with one, in the backward pass: only
-// the group's inputs (the inner weights at its start, its q/k/v/a, and the outer weights it reads)
-// are kept, as the official remat over mini-batch groups does.
-struct RecomputedGroup : public torch::autograd::Function<RecomputedGroup> {
-  // `inputs` is a TensorList, not a vector: autograd registers each tensor of a TensorList as an
-  // input (a vector would count as one non-tensor argument, and no gradient would reach them).
-  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, torch::TensorList inputs,
-                                                const c10::intrusive_ptr<GroupRecompute>& recompute) {
-    ctx->save_for_backward(inputs.vec());
-    ctx->saved_data["recompute"] = c10::IValue::make_capsule(recompute);
-    torch::NoGradGuard no_grad;
-    return recompute->run(inputs.vec());
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad_outputs) {
-    const auto saved = ctx->get_saved_variables();
-    auto recompute = c10::static_intrusive_pointer_cast<GroupRecompute>(ctx->saved_data["recompute"].toCapsule());
-    std::vector<torch::Tensor> inputs, wanted;
-    for (const auto& t : saved) {
-      inputs.push_back(t.detach().requires_grad_(t.requires_grad()));
-      if (t.requires_grad()) wanted.push_back(inputs.back());
-    }
-    std::vector<torch::Tensor> outputs, grads;
-    {
-      torch::AutoGradMode grad(true);
-      const auto recomputed = recompute->run(inputs);
-      for (size_t i = 0; i < recomputed.size(); ++i)
-        if (grad_outputs[i].defined() && recomputed[i].requires_grad()) {
-          outputs.push_back(recomputed[i]);
-          grads.push_back(grad_outputs[i]);
-        }
-    }
-    std::vector<torch::Tensor> wanted_grads;
-    if (!outputs.empty() && !wanted.empty())
-      wanted_grads = torch::autograd::grad(outputs, wanted, grads, /*retain_graph=*/false, /*create_graph=*/false,
-                                           /*allow_unused=*/true);
-    torch::autograd::variable_list out(saved.size());
-    for (size_t i = 0, j = 0; i < saved.size(); ++i)
-      if (saved[i].requires_grad()) out[i] = j < wanted_grads.size() ? wanted_grads[j++] : torch::Tensor();
-    out.push_back(torch::Tensor());  // the closure
-    return out;
-  }
-};
-
 // Whole mini-batches from an aligned state, recomputed in the backward pass: q, k, v [B, n, H, d],
 // a [B, H, n]. Returns the inner outputs [B, H, n, d]; advances s.
 torch::Tensor recomputed_mini_batches(const TttRun& run, TttLayerState& s, const torch::Tensor& q,
@@ -198,9 +149,12 @@ torch::Tensor recomputed_mini_batches(const TttRun& run, TttLayerState& s, const
   std::vector<torch::Tensor> inputs{s.w1, s.b1};
   if (mlp) inputs.insert(inputs.end(), {s.w2, s.b2});
   inputs.insert(inputs.end(), {q, k, v, a, run.tau, run.w.ttt_norm_weight, run.w.ttt_norm_bias});
-  auto recompute = c10::make_intrusive<GroupRecompute>();
+  // One piece, the whole group: only its inputs are kept for the backward pass, as the official
+  // remat over mini-batch groups does.
+  auto op = c10::make_intrusive<PiecewiseOp>();
+  op->pieces.push_back(Piece{std::vector<Span>(inputs.size()), Span{}});
   // Copies of what the closure reads: it outlives this call when the graph is kept.
-  recompute->run = [opt = run.opt, w = run.w, rope = run.rope, mlp, position](const std::vector<torch::Tensor>& in) {
+  op->run = [opt = run.opt, w = run.w, rope = run.rope, mlp, position](const std::vector<torch::Tensor>& in, size_t) {
     size_t i = 0;
     TttLayerState state;
     state.position = position;
@@ -219,7 +173,7 @@ torch::Tensor recomputed_mini_batches(const TttRun& run, TttLayerState& s, const
     if (mlp) out.insert(out.end(), {state.w2, state.b2});
     return out;
   };
-  const auto out = RecomputedGroup::apply(torch::TensorList(inputs), recompute);
+  const auto out = run_piecewise(op, inputs);
   s.w1 = out[1];
   s.b1 = out[2];
   if (mlp) {
