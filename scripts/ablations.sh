@@ -22,8 +22,7 @@ common=(+experiment=scaling/pretrain-e2e training.exp_dir="$OUT/runs" training.c
 train() {
   local name=$1
   shift
-  if done_already "$name" "$STEPS"; then echo "== $name: done"; return; fi
-  timed "$name" "$TTT" train "${common[@]}" training.exp_name="$name" "$@"
+  train_once "$name" "$STEPS" "$name" "$TTT" train "${common[@]}" training.exp_name="$name" "$@"
 }
 train abl-base
 train abl-no-meta training.train_mode=pretrain

@@ -16,16 +16,14 @@ OUT="${OUT:-$ROOT/experiments/scaling}"
 runs="$OUT/runs/demo"
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=100)
 for v in e2e swa fa; do
-  if done_already scaling-pretrain-$v "$PRETRAIN_STEPS"; then echo "== scaling-pretrain-$v: done"; continue; fi
   # shellcheck disable=SC2046
-  timed "scaling-pretrain-$v ($PRETRAIN_STEPS steps at context 128)" \
+  train_once scaling-pretrain-$v "$PRETRAIN_STEPS" "scaling-pretrain-$v ($PRETRAIN_STEPS steps at context 128)" \
     "$TTT" train +experiment=scaling/pretrain-$v "${common[@]}" $(schedule "$PRETRAIN_STEPS") \
       training.ilr_warmup_steps="$(warmup_steps "$PRETRAIN_STEPS")"
 done
 for v in e2e swa fa; do
-  if done_already scaling-ext-$v "$EXT_STEPS"; then echo "== scaling-ext-$v: done"; continue; fi
   # shellcheck disable=SC2046
-  timed "scaling-ext-$v ($EXT_STEPS steps at context 512)" \
+  train_once scaling-ext-$v "$EXT_STEPS" "scaling-ext-$v ($EXT_STEPS steps at context 512)" \
     "$TTT" train +experiment=scaling/ext-$v "${common[@]}" $(schedule "$EXT_STEPS") \
       training.resume_exp_name=scaling-pretrain-$v training.load_part=params
 done

@@ -8,8 +8,10 @@
 #   - evaluated on the held-out books as they are (mean loss and loss by position);
 #   - given the needle suite at 128, 256 and 512 bytes (512: twice the training length), needle
 #     depths 0 to 1, 5-character keys of digits and of letters;
-#   - given held-out passages twice, 127 bytes apart, against the same passages followed by fresh
-#     text (scripts/repeat_docs.py): how much of what it read it recalls.
+#   - given the needle without its second sentence (--needle-form single);
+#   - given held-out passages twice against the passage followed by fresh text (ttt eval --task
+#     recall): passages of 127 bytes with the copy 127 to 511 bytes back (prompts up to twice the
+#     training length), and of 64 bytes with it 64 to 191 bytes back (within the training length).
 # Writes experiments/copying/{runs,checkpoints,plots}. Re-running skips what is done.
 #   STEPS (default 1500): the training length; the schedule scales to it. TRIALS (default 10).
 set -euo pipefail
@@ -21,48 +23,43 @@ OUT="${OUT:-$ROOT/experiments/copying}"
 runs="$OUT/runs/demo"
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=100)
 for v in fa e2e swa; do
-  if done_already copy-$v "$STEPS"; then echo "== copy-$v: done"; continue; fi
   # shellcheck disable=SC2046
-  timed "copy-$v ($STEPS steps at context 256)" \
+  train_once copy-$v "$STEPS" "copy-$v ($STEPS steps at context 256)" \
     "$TTT" train +experiment=copy/$v "${common[@]}" $(schedule "$STEPS") \
       training.ilr_warmup_steps="$(warmup_steps "$STEPS")"
 done
-# The needle suite with digit keys (the paper's) and with letter keys.
+# The needle suite with digit keys (the paper's) and with letter keys, the needle as the classic
+# test states it (the key twice) and without its second sentence.
 for v in fa swa e2e; do
-  for kind in digits letters; do
-    dir="$runs/copy-$v/niah"; [ "$kind" = letters ] && dir="$dir-letters"
-    [ -f "$dir/niah.json" ] && continue
-    timed "copy-$v needle suite ($kind)" "$TTT" eval --task niah --checkpoint "$OUT/checkpoints/demo/copy-$v" \
-      --lengths 128 256 512 --trials "$TRIALS" --key-kind "$kind" --output "$dir"
+  for form in repeated single; do
+    for kind in digits letters; do
+      dir="$runs/copy-$v/niah"
+      [ "$form" = single ] && dir="$dir-single"
+      [ "$kind" = letters ] && dir="$dir-letters"
+      [ -f "$dir/niah.json" ] && continue
+      timed "copy-$v needle suite ($form, $kind)" "$TTT" eval --task niah \
+        --checkpoint "$OUT/checkpoints/demo/copy-$v" --lengths 128,256,512 --trials "$TRIALS" --key-kind "$kind" \
+        --needle-form "$form" --output "$dir"
+    done
   done
 done
-# Repeated passages: held-out text read twice, 127 bytes apart (four times the window), against
-# the same text followed by fresh text. carroll-alice and chesterton-thursday are the two books
-# `ttt prepare --val-fraction 0.1` (seed 0) holds out.
-probe="$OUT/repeat"
-if [ ! -f "$probe/control-byte/zarr.json" ]; then
-  python3 scripts/repeat_docs.py "$probe/docs" data/gutenberg/carroll-alice.txt data/gutenberg/chesterton-thursday.txt
-  for kind in repeat control; do
-    "$TTT" prepare "$probe/docs/$kind" --output "$probe/$kind-byte" --tokenizer byte --val-fraction 0 --overwrite
-  done
-fi
+# Recall: held-out passages read twice, against the passage followed by fresh text.
 for v in fa swa e2e; do
-  for kind in repeat control; do
-    name=copy-$v-$kind
-    [ -f "$runs/$name/eval.json" ] && continue
-    timed "$name" "$TTT" eval --checkpoint "$OUT/checkpoints/demo/copy-$v" training.dataset_path="$probe/$kind-byte" \
-      training.eval_split=train training.exp_name="$name" training.exp_dir="$OUT/runs"
+  for passage in 127 64; do
+    gaps=0,64,128,384
+    [ "$passage" = 64 ] && gaps=0,64,127
+    dir="$runs/copy-$v/recall-$passage"
+    [ -f "$dir/recall.json" ] && continue
+    timed "copy-$v recall ($passage-byte passages)" "$TTT" eval --task recall \
+      --checkpoint "$OUT/checkpoints/demo/copy-$v" --passage "$passage" --gaps "$gaps" --trials 64 --output "$dir"
   done
 done
 "$TTT" plot "$runs"/copy-{e2e,swa,fa} --output "$OUT/plots" --log-x
-# Mean NLL of the passage's bytes 2-127 at its first reading (positions 1-126 of the CSV, which
-# predict tokens 2-127) and of the same bytes read again or of fresh text (positions 128-253).
 for v in e2e swa fa; do
-  printf "copy-%s: eval loss %s;" "$v" "$(grep -o '"loss": *[0-9.]*' "$runs/copy-$v/eval.json" | head -1 | grep -o '[0-9.]*$')"
-  for kind in repeat control; do
-    awk -F, -v kind="$kind" 'NR > 1 && $1 >= 1 && $1 <= 126 { a += $2; n++ } NR > 1 && $1 >= 128 && $1 <= 253 { b += $2; m++ }
-      END { printf " %s: first reading %.4f, second %.4f;", kind, a / n, b / m }' "$runs/copy-$v-$kind/eval_nll_by_position.csv"
+  echo "copy-$v: eval loss $(grep -o '"loss": *[0-9.]*' "$runs/copy-$v/eval.json" | head -1 | grep -o '[0-9.]*$')"
+  for passage in 127 64; do
+    echo "  recall of $passage-byte passages (gap,distance,trials,first_nll,repeat_nll,control_nll,...):"
+    tail -n +2 "$runs/copy-$v/recall-$passage/recall.csv" | sed 's/^/    /'
   done
-  echo
 done
 echo "models that copy: $(( $(date +%s) - start )) s; outputs in $OUT (runs/, checkpoints/, plots/)"

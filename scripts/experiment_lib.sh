@@ -28,6 +28,15 @@ timed() {
   echo "== $label: $(( $(date +%s) - t0 )) s"
 }
 
+# train_once NAME STEPS LABEL COMMAND...: runs the command under `timed LABEL` unless run NAME is
+# done_already (then says so): how every experiment script trains each of its runs.
+train_once() {
+  local name=$1 steps=$2 label=$3
+  shift 3
+  if done_already "$name" "$steps"; then echo "== $name: done"; return 0; fi
+  timed "$label" "$@"
+}
+
 # warmup_steps STEPS: a tenth of a run (at least one step), the official schedules' warm-up.
 warmup_steps() { echo $(( $1 / 10 > 0 ? $1 / 10 : 1 )); }
 

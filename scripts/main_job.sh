@@ -15,18 +15,17 @@ OUT="${OUT:-$ROOT/experiments}"
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=25)
 
 for variant in e2e swa fa; do
-  done_already pretrain-tiny-$variant "$PRETRAIN_STEPS" && { echo "== pretrain-tiny-$variant: done"; continue; }
-  echo "== pretrain-tiny-$variant: $PRETRAIN_STEPS steps at 1K context"
   # shellcheck disable=SC2046
-  "$TTT" train +experiment=tiny/pretrain/pretrain-tiny-$variant "${common[@]}" $(schedule "$PRETRAIN_STEPS") \
-    training.ilr_warmup_steps="$(warmup_steps "$PRETRAIN_STEPS")"
+  train_once pretrain-tiny-$variant "$PRETRAIN_STEPS" "pretrain-tiny-$variant ($PRETRAIN_STEPS steps at 1K context)" \
+    "$TTT" train +experiment=tiny/pretrain/pretrain-tiny-$variant "${common[@]}" $(schedule "$PRETRAIN_STEPS") \
+      training.ilr_warmup_steps="$(warmup_steps "$PRETRAIN_STEPS")"
 done
 for variant in e2e swa fa; do
-  done_already ext-tiny-$variant-4K "$EXT_STEPS" && { echo "== ext-tiny-$variant-4K: done"; continue; }
-  echo "== ext-tiny-$variant-4K: $EXT_STEPS steps at 4K context from pretrain-tiny-$variant"
   # shellcheck disable=SC2046
-  "$TTT" train +experiment=tiny/extension/ext-tiny-$variant-4K "${common[@]}" $(schedule "$EXT_STEPS") \
-    training.resume_exp_name=pretrain-tiny-$variant training.load_part=params
+  train_once ext-tiny-$variant-4K "$EXT_STEPS" \
+    "ext-tiny-$variant-4K ($EXT_STEPS steps at 4K context from pretrain-tiny-$variant)" \
+    "$TTT" train +experiment=tiny/extension/ext-tiny-$variant-4K "${common[@]}" $(schedule "$EXT_STEPS") \
+      training.resume_exp_name=pretrain-tiny-$variant training.load_part=params
 done
 
 "$TTT" plot "$OUT"/runs/demo/ext-tiny-{e2e,swa,fa}-4K --output "$OUT/plots" --log-x

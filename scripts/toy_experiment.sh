@@ -20,9 +20,7 @@ common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints"
 train_toy() {
   local name=$1
   shift
-  if done_already "$name" "$STEPS"; then echo "== $name: done"; return; fi
-  echo "== $name: $STEPS steps"
-  timed "$name" "$TTT" train "$@" "${common[@]}"
+  train_once "$name" "$STEPS" "$name ($STEPS steps)" "$TTT" train "$@" "${common[@]}"
 }
 for variant in noattn fa e2e-b16 e2e-b1; do
   train_toy "toy-$variant" +experiment=toy/toy-$variant

@@ -38,7 +38,8 @@ AnswerScore score_from_logits(const torch::Tensor& logits, const NeedlePrompt& p
   for (int64_t i = prompt.answer_begin; i < length; ++i) {
     const auto row = log_probs[0][i - 1];
     s.nll -= row[prompt.ids[i]].item<double>();
-    s.correct += row.argmax().item<int64_t>() == prompt.ids[i];
+    s.correct_at.push_back(row.argmax().item<int64_t>() == prompt.ids[i]);
+    s.correct += s.correct_at.back();
     ++s.tokens;
   }
   return s;
@@ -106,6 +107,13 @@ TEST(Needle, TextIsTokenizedAsItReadsInThePrompt) {
     joined.insert(joined.end(), text.answer.begin(), text.answer.end());
     const auto whole = tokenizer->encode("\nWhat is the pass key? The pass key is " + key);
     EXPECT_EQ(to32(joined), whole) << tokenizer->name();
+    // The repeated form states the key twice, the single form once; the query is the same.
+    const NeedleText single = needle_text(*tokenizer, key, "single");
+    const auto decoded = tokenizer->decode(to32(text.needle)), once = tokenizer->decode(to32(single.needle));
+    EXPECT_EQ(decoded, "\nThe pass key is " + key + ". Remember it. " + key + " is the pass key.\n");
+    EXPECT_EQ(once, "\nThe pass key is " + key + ". Remember it.\n");
+    EXPECT_EQ(single.query, text.query);
+    EXPECT_EQ(single.answer, text.answer);
   }
 }
 
@@ -135,6 +143,7 @@ TEST(Needle, ScoreEqualsTheWholeSequenceForwardForFullAttention) {
   const auto expected = score_from_logits(full_sequence_logits(config.model, w, ids_tensor(prompt.ids)), prompt);
   EXPECT_EQ(score.tokens, 3);
   EXPECT_EQ(score.correct, expected.correct);
+  EXPECT_EQ(score.correct_at, expected.correct_at);
   EXPECT_NEAR(score.nll, expected.nll, 1e-4);
 }
 
@@ -195,4 +204,7 @@ TEST(Needle, BadOptionsAreClearErrors) {
   bad = o;
   bad.key_kind = "hex";
   EXPECT_NE(message(bad).find("pass-key kind"), std::string::npos);
+  bad = o;
+  bad.needle_form = "twice";
+  EXPECT_NE(message(bad).find("needle form"), std::string::npos);
 }

@@ -215,7 +215,14 @@ TEST(Resume, NeedleSuiteWritesItsGridAndRejectsBadOptions) {
     const double accuracy = cell.at("accuracy"), token_accuracy = cell.at("token_accuracy");
     EXPECT_GE(token_accuracy, accuracy);  // a passed trial has every answer token right
     EXPECT_GT(cell.at("answer_nll").get<double>(), 0);
+    // By answer token: a space and 5 digits, every trial's answer as long; their mean is the whole.
+    const auto at = cell.at("token_accuracy_at").get<std::vector<double>>();
+    ASSERT_EQ(at.size(), 6u);
+    double mean = 0;
+    for (double a : at) mean += a / 6;
+    EXPECT_NEAR(mean, token_accuracy, 1e-12);
   }
+  EXPECT_EQ(j.at("needle_form").get<std::string>(), "repeated");
   int lines = 0;
   std::ifstream csv(run_dir / "niah.csv");
   for (std::string line; std::getline(csv, line);) ++lines;
@@ -229,6 +236,43 @@ TEST(Resume, NeedleSuiteWritesItsGridAndRejectsBadOptions) {
   EXPECT_NE(run(args, dir / "bad.log"), 0);
   EXPECT_NE(read_bytes(dir / "bad.log").find("needle depth 1.5"), std::string::npos) << read_bytes(dir / "bad.log");
   EXPECT_FALSE(fs::exists(run_dir / "niah.json"));
+  fs::remove_all(dir);
+}
+
+TEST(Resume, RecallTaskWritesItsCellsAndRejectsBadOptions) {
+  auto dir = temp_dir("recall");
+  ASSERT_EQ(run(run_args(dir, "recall", 1), dir / "train.log"), 0) << read_bytes(dir / "train.log");
+  const auto run_dir = dir / "exp" / "demo" / "recall";
+  std::vector<std::string> args = {"eval",   "--task", "recall",    "--checkpoint", ckpt_dir(dir, "recall").string(),
+                                   "--gaps", "0,20",   "--passage", "16",           "--trials",
+                                   "3"};
+  ASSERT_EQ(run(args, dir / "recall.log"), 0) << read_bytes(dir / "recall.log");
+  std::ifstream in(run_dir / "recall.json");
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j.at("task").get<std::string>(), "recall");
+  EXPECT_EQ(j.at("passage").get<int64_t>(), 16);
+  EXPECT_EQ(j.at("trials").get<int64_t>(), 3);
+  const auto& cells = j.at("cells");
+  ASSERT_EQ(cells.size(), 2u);
+  // The run's window is 32: a copy 16 tokens back is inside it, 36 tokens back outside.
+  EXPECT_EQ(cells[0].at("distance").get<int64_t>(), 16);
+  EXPECT_EQ(cells[0].at("window").get<std::string>(), "inside");
+  EXPECT_EQ(cells[1].at("distance").get<int64_t>(), 36);
+  EXPECT_EQ(cells[1].at("window").get<std::string>(), "outside");
+  for (const auto& cell : cells)
+    for (const char* key : {"first_nll", "repeat_nll", "control_nll"}) EXPECT_GT(cell.at(key).get<double>(), 0) << key;
+  int lines = 0;
+  std::ifstream csv(run_dir / "recall.csv");
+  for (std::string line; std::getline(csv, line);) ++lines;
+  EXPECT_EQ(lines, 3);
+  EXPECT_NE(read_bytes(dir / "recall.log").find("| gap | distance | window |"), std::string::npos);
+  // A negative gap is a one-line error before anything is read or written.
+  fs::remove(run_dir / "recall.json");
+  args[6] = "0,-4";
+  EXPECT_NE(run(args, dir / "bad.log"), 0);
+  EXPECT_NE(read_bytes(dir / "bad.log").find("recall gap -4 is negative"), std::string::npos)
+      << read_bytes(dir / "bad.log");
+  EXPECT_FALSE(fs::exists(run_dir / "recall.json"));
   fs::remove_all(dir);
 }
 

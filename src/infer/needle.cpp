@@ -42,6 +42,8 @@ void check_needle_options(const NeedleOptions& options) {
     throw std::invalid_argument("pass-key digits must be in 1..18, not " + std::to_string(options.key_digits));
   if (options.key_kind != "digits" && options.key_kind != "letters")
     throw std::invalid_argument("pass-key kind must be digits or letters, not '" + options.key_kind + "'");
+  if (options.needle_form != "repeated" && options.needle_form != "single")
+    throw std::invalid_argument("needle form must be repeated or single, not '" + options.needle_form + "'");
 }
 
 std::string pass_key(uint64_t seed, int64_t trial, int64_t length, const std::string& kind) {
@@ -55,10 +57,11 @@ std::string pass_key(uint64_t seed, int64_t trial, int64_t length, const std::st
   return key;
 }
 
-NeedleText needle_text(const Tokenizer& tokenizer, const std::string& key) {
+NeedleText needle_text(const Tokenizer& tokenizer, const std::string& key, const std::string& form) {
   const std::string query = "\nWhat is the pass key? The pass key is", answer = " " + key;
   NeedleText text;
-  text.needle = encode(tokenizer, "\nThe pass key is " + key + ". Remember it. " + key + " is the pass key.\n");
+  const std::string restated = form == "single" ? "" : " " + key + " is the pass key.";
+  text.needle = encode(tokenizer, "\nThe pass key is " + key + ". Remember it." + restated + "\n");
   text.query = encode(tokenizer, query);
   const auto both = encode(tokenizer, query + answer);
   if (both.size() <= text.query.size() || !std::equal(text.query.begin(), text.query.end(), both.begin()))
@@ -121,6 +124,8 @@ AnswerScore score_needle_prompt(const ModelConfig& cfg, const TttOptions& ttt, c
   AnswerScore score;
   score.tokens = length - prompt.answer_begin;
   score.correct = correct.sum().item<int64_t>();
+  const auto hits = correct.view({-1}).to(torch::kCPU);
+  for (int64_t i = 0; i < hits.size(0); ++i) score.correct_at.push_back(hits[i].item<bool>());
   score.nll = nll.to(torch::kFloat64).sum().item<double>();
   return score;
 }
@@ -144,7 +149,8 @@ std::vector<NeedleCell> run_needle_suite(const ModelConfig& cfg, const TttOption
   std::vector<NeedleText> texts;
   std::vector<std::vector<int64_t>> haystacks;
   for (int64_t t = 0; t < options.trials; ++t)
-    texts.push_back(needle_text(tokenizer, pass_key(options.seed, t, options.key_digits, options.key_kind)));
+    texts.push_back(
+        needle_text(tokenizer, pass_key(options.seed, t, options.key_digits, options.key_kind), options.needle_form));
   int64_t most = 0;
   for (const auto& text : texts) most = std::max(most, haystack_size(text, longest));
   if (haystack.size() < most)
@@ -167,6 +173,7 @@ std::vector<NeedleCell> run_needle_suite(const ModelConfig& cfg, const TttOption
       cell.depth = depth;
       cell.trials = options.trials;
       int64_t passed = 0, tokens = 0, correct = 0;
+      std::vector<int64_t> correct_at, answers_at;  // by answer token index
       double nll = 0, distance = 0;
       for (int64_t t = 0; t < options.trials; ++t) {
         const auto prompt = build_needle_prompt(texts[t], haystacks[t], tokenizer.bos_id(), length, depth);
@@ -174,6 +181,11 @@ std::vector<NeedleCell> run_needle_suite(const ModelConfig& cfg, const TttOption
         passed += score.correct == score.tokens;
         tokens += score.tokens;
         correct += score.correct;
+        for (size_t i = 0; i < score.correct_at.size(); ++i) {
+          if (i == correct_at.size()) correct_at.push_back(0), answers_at.push_back(0);
+          correct_at[i] += score.correct_at[i];
+          ++answers_at[i];
+        }
         nll += score.nll;
         distance += static_cast<double>(prompt.answer_begin - prompt.needle_begin);
         const std::string window = needle_window(cfg, prompt);
@@ -181,6 +193,8 @@ std::vector<NeedleCell> run_needle_suite(const ModelConfig& cfg, const TttOption
       }
       cell.accuracy = static_cast<double>(passed) / static_cast<double>(options.trials);
       cell.token_accuracy = static_cast<double>(correct) / static_cast<double>(tokens);
+      for (size_t i = 0; i < correct_at.size(); ++i)
+        cell.token_accuracy_at.push_back(static_cast<double>(correct_at[i]) / static_cast<double>(answers_at[i]));
       cell.answer_nll = nll / static_cast<double>(tokens);
       cell.distance = distance / static_cast<double>(options.trials);
       cell.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,9 +1,10 @@
 // Needle in a haystack (pass-key retrieval): a pass key is hidden at a chosen depth of real text
 // and the model is asked for it at the end. A prompt of L tokens is
 //   BOS, haystack[0, a), needle, haystack[a, h), query, answer
-// with needle "\nThe pass key is K. Remember it. K is the pass key.\n", query "\nWhat is the pass
-// key? The pass key is" and answer " K". The model reads the prompt through the decoder (the path
-// `ttt generate` takes, so E2E models learn from the haystack chunk by chunk as they read it) and
+// with needle "\nThe pass key is K. Remember it. K is the pass key.\n" (the "repeated" form of the
+// classic pass-key test) or "\nThe pass key is K. Remember it.\n" ("single": the key follows "pass key
+// is" once only), query "\nWhat is the pass key? The pass key is" and answer " K". The model reads the prompt through
+// the decoder (the path `ttt generate` takes, so E2E models learn from the haystack chunk by chunk as they read it) and
 // is scored on the answer, teacher-forced: a trial passes when every answer token is the model's
 // most likely next token, which is when greedy decoding would write the key. Every model family
 // and tokenizer works; nothing about the model is assumed beyond its decoder.
@@ -30,6 +31,8 @@ struct NeedleOptions {
   // "digits" (a number, the first digit not 0: the paper's pass key) or "letters" (lowercase
   // a-z: RULER's word-like keys, for models that copy text but have seen few digits).
   std::string key_kind = "digits";
+  // "repeated" (the classic needle, which states the key twice) or "single" (once).
+  std::string needle_form = "repeated";
   uint64_t seed = 0;
 };
 
@@ -44,10 +47,10 @@ struct NeedleText {
   std::vector<int64_t> needle, query, answer;
 };
 
-// The needle, query and answer for `key`, tokenized. The answer is what encode(query + answer)
-// adds after encode(query), so it is tokenized as it follows the query; throws
-// std::invalid_argument when the tokenizer merges across that boundary.
-NeedleText needle_text(const Tokenizer& tokenizer, const std::string& key);
+// The needle (of `form`, see NeedleOptions), query and answer for `key`, tokenized. The answer is
+// what encode(query + answer) adds after encode(query), so it is tokenized as it follows the
+// query; throws std::invalid_argument when the tokenizer merges across that boundary.
+NeedleText needle_text(const Tokenizer& tokenizer, const std::string& key, const std::string& form = "repeated");
 
 struct NeedlePrompt {
   std::vector<int64_t> ids;  // [length]
@@ -66,9 +69,10 @@ NeedlePrompt build_needle_prompt(const NeedleText& text, const std::vector<int64
                                  int64_t length, double depth);
 
 struct AnswerScore {
-  int64_t tokens = 0;   // answer tokens
-  int64_t correct = 0;  // of them, the most likely next token
-  double nll = 0;       // summed NLL of the answer tokens (nats)
+  int64_t tokens = 0;            // answer tokens
+  int64_t correct = 0;           // of them, the most likely next token
+  std::vector<bool> correct_at;  // per answer token, in order: whether it was the most likely
+  double nll = 0;                // summed NLL of the answer tokens (nats)
 };
 
 // Reads the prompt up to its answer into a fresh decoding state, then the answer teacher-forced,
@@ -87,10 +91,13 @@ struct NeedleCell {
   int64_t trials = 0;
   double accuracy = 0;        // trials whose whole answer was the most likely continuation
   double token_accuracy = 0;  // answer tokens that were the most likely next token
-  double answer_nll = 0;      // mean NLL of an answer token (nats)
-  double distance = 0;        // mean tokens from the needle's first token to the answer's first
-  std::string window;         // needle_window of every trial, when they agree; else "mixed"
-  double seconds = 0;         // wall time of the cell
+  // The same by the answer token's index (the trials whose answer has that many tokens): where
+  // retrieval fails, e.g. at the key's first character, after which copying takes over.
+  std::vector<double> token_accuracy_at;
+  double answer_nll = 0;  // mean NLL of an answer token (nats)
+  double distance = 0;    // mean tokens from the needle's first token to the answer's first
+  std::string window;     // needle_window of every trial, when they agree; else "mixed"
+  double seconds = 0;     // wall time of the cell
 };
 
 // Every (length, depth) cell, lengths outer, with options.trials prompts each. Trial t reads its

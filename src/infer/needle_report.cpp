@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <sstream>
 
+#include "report/cell_files.h"
 #include "report/heatmap.h"
 #include "report/svg_text.h"
-#include "util/file_io.h"
 
 namespace ttt {
 namespace {
@@ -63,28 +63,22 @@ std::string needle_table(const std::vector<NeedleCell>& cells, const std::string
 
 void write_needle_outputs(const std::string& dir, const std::vector<NeedleCell>& cells, const nlohmann::json& about,
                           const std::string& title) {
-  const std::filesystem::path d(dir);
-  std::filesystem::create_directories(d);
-  nlohmann::json j = about;
-  j["cells"] = nlohmann::json::array();
-  std::ostringstream csv;
-  csv.precision(9);
-  csv << "length,depth,trials,accuracy,token_accuracy,answer_nll,needle_distance,window,seconds\n";
-  for (const auto& cell : cells) {
-    j["cells"].push_back({{"length", cell.length},
+  std::vector<nlohmann::json> json_cells;
+  for (const auto& cell : cells)
+    json_cells.push_back({{"length", cell.length},
                           {"depth", cell.depth},
                           {"trials", cell.trials},
                           {"accuracy", cell.accuracy},
                           {"token_accuracy", cell.token_accuracy},
+                          {"token_accuracy_at", cell.token_accuracy_at},
                           {"answer_nll", cell.answer_nll},
                           {"needle_distance", cell.distance},
                           {"window", cell.window},
                           {"seconds", cell.seconds}});
-    csv << cell.length << "," << cell.depth << "," << cell.trials << "," << cell.accuracy << "," << cell.token_accuracy
-        << "," << cell.answer_nll << "," << cell.distance << "," << cell.window << "," << cell.seconds << "\n";
-  }
-  write_file_atomically((d / "niah.json").string(), j.dump(1) + "\n");
-  write_file_atomically((d / "niah.csv").string(), csv.str());
+  report::write_cell_files(dir, "niah", about, json_cells,
+                           {"length", "depth", "trials", "accuracy", "token_accuracy", "answer_nll", "needle_distance",
+                            "window", "seconds"});
+  const std::filesystem::path d(dir);
   const auto lengths = distinct<int64_t>(cells, [](const NeedleCell& c) { return c.length; });
   const auto depths = distinct<double>(cells, [](const NeedleCell& c) { return c.depth; });
   std::vector<std::string> rows, columns;
