@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# Sourced by the experiment scripts (main_job, toy_experiment, context_scaling, ablations) after
-# they set ROOT: works from the repository root, names the ttt binary, starts the clock (`start`)
-# and makes the byte-level dataset if it is missing.
+# Sourced by the experiment scripts (main_job, toy_experiment, context_scaling, ablations,
+# copying) after they set ROOT: works from the repository root, names the ttt binary, starts the
+# clock (`start`) and makes the byte-level dataset if it is missing.
 cd "$ROOT" || exit 1
 TTT="${TTT:-build/ttt}"  # the binary (a copy lets a rebuild run beside an experiment)
 

@@ -4,6 +4,7 @@
 
 #include <numeric>
 
+#include "infer/decoder.h"
 #include "infer/recall.h"
 #include "model/transformer.h"
 #include "support/decoding.h"
@@ -101,6 +102,15 @@ TEST(Recall, ScoresEqualTheEvaluationPathForTttE2E) {
   EXPECT_NEAR(s.first_nll, repeat.slice(1, 1, L).sum().item<double>(), 1e-4);
   EXPECT_NEAR(s.repeat_nll, repeat.slice(1, n - L, n - 1).sum().item<double>(), 1e-4);
   EXPECT_NEAR(s.control_nll, control.slice(1, n - L, n - 1).sum().item<double>(), 1e-4);
+  // The argmax hits, against the whole prompt read at once through the decoder.
+  auto hits = [&](const std::vector<int64_t>& ids) {
+    torch::NoGradGuard no_grad;
+    DecodeState state = start_decoding(config.model, ttt, w);
+    const auto logits = read_tokens(config.model, ttt, w, state, ids_tensor(ids), /*all_logits=*/true);
+    return score_from(torch::log_softmax(logits.to(torch::kFloat64), -1), ids, n - L + 1, n).second;
+  };
+  EXPECT_EQ(s.repeat_correct, hits(prompts.repeat));
+  EXPECT_EQ(s.control_correct, hits(prompts.control));
   // Test-time training changes the score: the inner steps on what was read matter.
   torch::NoGradGuard no_grad;
   const auto frozen = score_recall_prompts(config.model, TttOptions::for_inference(config, false), w, prompts, L);
@@ -134,6 +144,10 @@ TEST(Recall, SuiteCellsSayHowFarBackTheCopyIsAndRefuseBadOptions) {
   }
   // Repeat and control differ: they read different text.
   EXPECT_NE(cells[0].repeat_nll, cells[0].control_nll);
+  // Trials read different stretches of the text: one trial alone scores otherwise than three.
+  auto one = options;
+  one.trials = 1;
+  EXPECT_NE(run_recall_suite(config.model, ttt, w, 0, text, one)[0].first_nll, cells[0].first_nll);
   auto fa = config;
   fa.model.seq_modeling_block = SeqModelingBlock::kSelfAttention;
   options.gaps = {0};

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "support/dist_runs.h"
@@ -261,10 +262,21 @@ TEST(Resume, RecallTaskWritesItsCellsAndRejectsBadOptions) {
   EXPECT_EQ(cells[1].at("window").get<std::string>(), "outside");
   for (const auto& cell : cells)
     for (const char* key : {"first_nll", "repeat_nll", "control_nll"}) EXPECT_GT(cell.at(key).get<double>(), 0) << key;
-  int lines = 0;
+  // The CSV: its header and a row per cell whose fields are the JSON's.
   std::ifstream csv(run_dir / "recall.csv");
-  for (std::string line; std::getline(csv, line);) ++lines;
-  EXPECT_EQ(lines, 3);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0],
+            "gap,distance,trials,first_nll,repeat_nll,control_nll,repeat_accuracy,control_accuracy,window,seconds");
+  EXPECT_EQ(lines[2].substr(0, lines[2].find(',', lines[2].find(',') + 1)), "20,36");
+  EXPECT_NE(lines[2].find(",outside,"), std::string::npos) << lines[2];
+  std::vector<std::string> fields;
+  std::istringstream row(lines[1]);
+  for (std::string field; std::getline(row, field, ',');) fields.push_back(field);
+  ASSERT_EQ(fields.size(), 10u);
+  const double repeat_nll = std::stod(fields[4]);
+  EXPECT_NEAR(repeat_nll, cells[0].at("repeat_nll").get<double>(), 1e-6 * repeat_nll);
   EXPECT_NE(read_bytes(dir / "recall.log").find("| gap | distance | window |"), std::string::npos);
   // A negative gap is a one-line error before anything is read or written.
   fs::remove(run_dir / "recall.json");

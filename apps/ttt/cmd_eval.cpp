@@ -177,7 +177,8 @@ Run add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--trials", args->trials,
                   "niah: prompts per length and depth, each its own key and haystack (default 4); recall: passages "
-                  "per gap (default 16)");
+                  "per gap (default 16)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--key-digits", args->needle.key_digits, "niah: characters of the pass key")->capture_default_str();
   cmd->add_option("--key-kind", args->needle.key_kind,
                   "niah: digits (a number, as in the paper) or letters (lowercase a-z, for models that copy text but "

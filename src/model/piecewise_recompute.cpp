@@ -38,6 +38,8 @@ std::vector<torch::Tensor> run_without_graph(const PiecewiseOp& op, const std::v
     outs.push_back(op.run(parts, p));
   }
   if (outs.size() == 1) return outs[0];
+  for (const auto& piece : outs)
+    TORCH_CHECK(piece.size() == outs[0].size(), "run_piecewise: pieces return different numbers of outputs");
   std::vector<torch::Tensor> joined;
   for (size_t o = 0; o < outs[0].size(); ++o) {
     std::vector<torch::Tensor> across;
@@ -210,8 +212,10 @@ std::vector<torch::Tensor> run_piecewise(const c10::intrusive_ptr<PiecewiseOp>& 
                                          const std::vector<torch::Tensor>& inputs) {
   TORCH_CHECK(!op->pieces.empty(), "run_piecewise: an op without pieces");
   for (const auto& piece : op->pieces)
-    TORCH_CHECK(piece.inputs.size() == inputs.size() && (op->pieces.size() == 1 || piece.output.dim >= 0),
-                "run_piecewise: a piece must span every input, and pieces of a split op their outputs");
+    TORCH_CHECK(piece.inputs.size() == inputs.size() &&
+                    (op->pieces.size() == 1 || (piece.output.dim >= 0 && piece.output.dim == op->pieces[0].output.dim)),
+                "run_piecewise: a piece must span every input, and the pieces of a split op their outputs, along "
+                "one dim");
   const bool any = std::any_of(inputs.begin(), inputs.end(), [](const torch::Tensor& t) { return wanted(t); });
   if (!any || !torch::GradMode::is_enabled()) return run_without_graph(*op, inputs);
   return PiecewiseForward::apply(torch::TensorList(inputs), op);
