@@ -4,6 +4,7 @@
 // needle-in-a-haystack suite (infer/needle.h) and writes niah.json, niah.csv, niah_accuracy.svg;
 // `--task recall` runs the repeated-passage task (infer/recall.h) and writes recall.json, recall.csv.
 #include <iostream>
+#include <optional>
 
 #include "commands.h"
 #include "config/loader.h"
@@ -24,10 +25,10 @@ struct EvalArgs {
   std::vector<std::string> overrides;
   std::string checkpoint, task = "loss";
   int64_t step = -1;
-  // The needle suite and the recall task (trials < 0: the task's default).
+  // The needle suite and the recall task (without --trials, the task's default).
   NeedleOptions needle{{}, {0, 0.25, 0.5, 0.75, 1}};
   RecallOptions recall;
-  int64_t trials = -1;
+  std::optional<int64_t> trials;
   std::string haystack, tokenizer, output;
   bool no_ttt = false;
 };
@@ -96,7 +97,7 @@ PromptModel load_prompt_model(const EvalArgs& args, const std::string& step_dir,
 int run_niah(EvalArgs args) {
   auto [step_dir, config] = resolve(args);
   if (args.needle.lengths.empty()) args.needle.lengths = default_lengths(config.training.seq_length);
-  if (args.trials >= 0) args.needle.trials = args.trials;
+  if (args.trials) args.needle.trials = *args.trials;
   check_needle_options(args.needle);
   const auto m = load_prompt_model(args, step_dir, config);
   const ModelWeights& weights = m.weights;
@@ -129,7 +130,7 @@ int run_niah(EvalArgs args) {
 
 int run_recall(EvalArgs args) {
   auto [step_dir, config] = resolve(args);
-  if (args.trials >= 0) args.recall.trials = args.trials;
+  if (args.trials) args.recall.trials = *args.trials;
   check_recall_options(args.recall);
   const auto m = load_prompt_model(args, step_dir, config);
   const ModelWeights& weights = m.weights;
@@ -175,10 +176,10 @@ Run add_eval_command(CLI::App& app) {
   cmd->add_option("--depths", args->needle.depths, "niah: needle depths in the haystack, 0 (start) to 1 (end)")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--trials", args->trials,
-                  "niah: prompts per length and depth, each its own key and haystack (default 4); recall: passages "
-                  "per gap (default 16)")
-      ->check(CLI::PositiveNumber);
+  cmd->add_option_function<int64_t>(
+      "--trials", [args](const int64_t& n) { args->trials = n; },
+      "niah: prompts per length and depth, each its own key and haystack (default 4); recall: passages "
+      "per gap (default 16)");
   cmd->add_option("--key-digits", args->needle.key_digits, "niah: characters of the pass key")->capture_default_str();
   cmd->add_option("--key-kind", args->needle.key_kind,
                   "niah: digits (a number, as in the paper) or letters (lowercase a-z, for models that copy text but "
