@@ -30,8 +30,9 @@ read -ra models <<<"${MODELS:-fa e2e swa}"
 suffix=""
 [ "$SEED" != 0 ] && suffix="-s$SEED"
 runs="$OUT/runs/demo"
+threads="backend.num_threads=${THREADS:-0}"
 common=(training.exp_dir="$OUT/runs" training.checkpoint_path="$OUT/checkpoints" checkpoint.save_freq=100
-        training.model_seed="$SEED" training.data_seed="$SEED" backend.num_threads="${THREADS:-0}")
+        training.model_seed="$SEED" training.data_seed="$SEED" "$threads")
 for v in "${models[@]}"; do
   # shellcheck disable=SC2046
   train_once copy-$v$suffix "$STEPS" "copy-$v$suffix ($STEPS steps at context 256)" \
@@ -49,7 +50,7 @@ for v in "${models[@]}"; do
       [ -f "$dir/niah.json" ] && continue
       timed "copy-$v$suffix needle suite ($form, $kind)" "$TTT" eval --task niah \
         --checkpoint "$OUT/checkpoints/demo/copy-$v$suffix" --lengths 128,256,512 --trials "$TRIALS" --key-kind "$kind" \
-        --needle-form "$form" --output "$dir" backend.num_threads="${THREADS:-0}"
+        --needle-form "$form" --output "$dir" "$threads"
     done
   done
 done
@@ -62,7 +63,7 @@ for v in "${models[@]}"; do
     [ -f "$dir/recall.json" ] && continue
     timed "copy-$v$suffix recall ($passage-byte passages)" "$TTT" eval --task recall \
       --checkpoint "$OUT/checkpoints/demo/copy-$v$suffix" --passage "$passage" --gaps "$gaps" --trials 64 --output "$dir" \
-      backend.num_threads="${THREADS:-0}"
+      "$threads"
   done
 done
 plotted=()

@@ -100,20 +100,16 @@ int run_niah(EvalArgs args) {
   if (args.trials) args.needle.trials = *args.trials;
   check_needle_options(args.needle);
   const auto m = load_prompt_model(args, step_dir, config);
-  const ModelWeights& weights = m.weights;
-  const TttOptions& ttt = m.ttt;
-  const Tokenizer& tokenizer = *m.tokenizer;
-  TokenSource& haystack = *m.text;
-  std::cout << "niah: " << step_dir << ", haystack " << haystack.describe() << ", " << args.needle.trials
+  std::cout << "niah: " << step_dir << ", haystack " << m.text->describe() << ", " << args.needle.trials
             << " trials per cell" << std::endl;
   const auto cells =
-      run_needle_suite(config.model, ttt, weights, tokenizer, haystack, args.needle, [](const NeedleCell& cell) {
+      run_needle_suite(config.model, m.ttt, m.weights, *m.tokenizer, *m.text, args.needle, [](const NeedleCell& cell) {
         std::cout << "niah: length " << cell.length << " depth " << cell.depth << ": accuracy " << cell.accuracy
                   << ", answer NLL " << cell.answer_nll << ", needle " << cell.distance
                   << " tokens back (window: " << cell.window << ") [" << cell.seconds << " s]" << std::endl;
       });
   const auto out_dir = args.output.empty() ? run_directory(config).string() : args.output;
-  auto about = model_about("niah", step_dir, config, ttt, tokenizer, haystack);
+  auto about = model_about("niah", step_dir, config, m.ttt, *m.tokenizer, *m.text);
   about.update({{"trials", args.needle.trials},
                 {"key_digits", args.needle.key_digits},
                 {"key_kind", args.needle.key_kind},
@@ -133,20 +129,16 @@ int run_recall(EvalArgs args) {
   if (args.trials) args.recall.trials = *args.trials;
   check_recall_options(args.recall);
   const auto m = load_prompt_model(args, step_dir, config);
-  const ModelWeights& weights = m.weights;
-  const TttOptions& ttt = m.ttt;
-  const Tokenizer& tokenizer = *m.tokenizer;
-  TokenSource& text = *m.text;
-  std::cout << "recall: " << step_dir << ", text " << text.describe() << ", " << args.recall.trials << " passages of "
-            << args.recall.passage << " tokens per gap" << std::endl;
-  const auto cells =
-      run_recall_suite(config.model, ttt, weights, tokenizer.bos_id(), text, args.recall, [](const RecallCell& cell) {
+  std::cout << "recall: " << step_dir << ", text " << m.text->describe() << ", " << args.recall.trials
+            << " passages of " << args.recall.passage << " tokens per gap" << std::endl;
+  const auto cells = run_recall_suite(
+      config.model, m.ttt, m.weights, m.tokenizer->bos_id(), *m.text, args.recall, [](const RecallCell& cell) {
         std::cout << "recall: gap " << cell.gap << " (" << cell.distance << " tokens back, window: " << cell.window
                   << "): repeat NLL " << cell.repeat_nll << ", control NLL " << cell.control_nll << " [" << cell.seconds
                   << " s]" << std::endl;
       });
   const auto out_dir = args.output.empty() ? run_directory(config).string() : args.output;
-  auto about = model_about("recall", step_dir, config, ttt, tokenizer, text);
+  auto about = model_about("recall", step_dir, config, m.ttt, *m.tokenizer, *m.text);
   about.update({{"trials", args.recall.trials}, {"passage", args.recall.passage}});
   write_recall_outputs(out_dir, cells, about);
   std::cout << "\n" << recall_table(cells) << "-> " << out_dir << "/recall.json, recall.csv" << std::endl;

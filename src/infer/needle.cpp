@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "infer/decoder.h"
+#include "infer/target_scores.h"
 
 namespace ttt {
 namespace {
@@ -15,12 +16,6 @@ namespace {
 std::vector<int64_t> encode(const Tokenizer& tokenizer, const std::string& text) {
   const auto ids = tokenizer.encode(text);
   return {ids.begin(), ids.end()};
-}
-
-torch::Tensor id_tensor(const std::vector<int64_t>& ids, int64_t begin, int64_t end, torch::Device device) {
-  return torch::tensor(std::vector<int64_t>(ids.begin() + begin, ids.begin() + end), torch::kInt64)
-      .view({1, -1})
-      .to(device);
 }
 
 }  // namespace
@@ -108,25 +103,21 @@ AnswerScore score_needle_prompt(const ModelConfig& cfg, const TttOptions& ttt, c
   const torch::Device device = w.wte().device();
   const auto length = static_cast<int64_t>(prompt.ids.size());
   DecodeState state = start_decoding(cfg, ttt, w);
-  read_tokens(cfg, ttt, w, state, id_tensor(prompt.ids, 0, prompt.answer_begin, device));
+  read_tokens(cfg, ttt, w, state, prompt_ids(prompt.ids, 0, prompt.answer_begin, device));
   // Logits predicting each answer token: the state's after the query, then those of every answer
   // token read but the last (whose prediction is not part of the answer).
   auto logits = state.last_logits.unsqueeze(1);
   if (length - prompt.answer_begin > 1) {
-    const auto rest = read_tokens(cfg, ttt, w, state, id_tensor(prompt.ids, prompt.answer_begin, length - 1, device),
+    const auto rest = read_tokens(cfg, ttt, w, state, prompt_ids(prompt.ids, prompt.answer_begin, length - 1, device),
                                   /*all_logits=*/true);
     logits = torch::cat({logits, rest.to(logits.dtype())}, 1);
   }
-  const auto targets = id_tensor(prompt.ids, prompt.answer_begin, length, device);
-  const auto log_probs = torch::log_softmax(logits.to(torch::kFloat32), -1);
-  const auto nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
-  const auto correct = logits.argmax(-1).eq(targets);
+  auto scores = score_targets(logits, prompt_ids(prompt.ids, prompt.answer_begin, length, device));
   AnswerScore score;
   score.tokens = length - prompt.answer_begin;
-  score.correct = correct.sum().item<int64_t>();
-  const auto hits = correct.view({-1}).to(torch::kCPU);
-  for (int64_t i = 0; i < hits.size(0); ++i) score.correct_at.push_back(hits[i].item<bool>());
-  score.nll = nll.to(torch::kFloat64).sum().item<double>();
+  score.correct = scores.correct();
+  score.correct_at = std::move(scores.correct_at);
+  score.nll = scores.nll;
   return score;
 }
 

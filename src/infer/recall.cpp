@@ -5,44 +5,32 @@
 #include <stdexcept>
 
 #include "infer/decoder.h"
+#include "infer/target_scores.h"
 
 namespace ttt {
 namespace {
 
-torch::Tensor id_tensor(const std::vector<int64_t>& ids, int64_t begin, int64_t end, torch::Device device) {
-  return torch::tensor(std::vector<int64_t>(ids.begin() + begin, ids.begin() + end), torch::kInt64)
-      .view({1, -1})
-      .to(device);
-}
-
-struct ReadingScore {
-  double nll = 0;
-  int64_t correct = 0;
-};
-
 // Summed NLL and argmax hits of ids[first .. last) (first >= 1) from the logits that predict
 // them, logits[first - 1 .. last - 1) of the prompt.
-ReadingScore score_tokens(const torch::Tensor& logits, const std::vector<int64_t>& ids, int64_t first, int64_t last,
+TargetScores score_tokens(const torch::Tensor& logits, const std::vector<int64_t>& ids, int64_t first, int64_t last,
                           int64_t logits_begin) {
-  const auto predicting = logits.slice(1, first - 1 - logits_begin, last - 1 - logits_begin).to(torch::kFloat32);
-  const auto targets = id_tensor(ids, first, last, logits.device());
-  const auto nll = -torch::log_softmax(predicting, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);
-  return {nll.to(torch::kFloat64).sum().item<double>(), predicting.argmax(-1).eq(targets).sum().item<int64_t>()};
+  return score_targets(logits.slice(1, first - 1 - logits_begin, last - 1 - logits_begin),
+                       prompt_ids(ids, first, last, logits.device()));
 }
 
 // Reads a prompt BOS, P, gap, X and scores X's tokens 2..L; `first` also gets P's tokens 2..L.
-ReadingScore read_and_score(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
-                            const std::vector<int64_t>& ids, int64_t passage, ReadingScore* first) {
+TargetScores read_and_score(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
+                            const std::vector<int64_t>& ids, int64_t passage, TargetScores* first) {
   const torch::Device device = w.wte().device();
   const auto n = static_cast<int64_t>(ids.size());
   const int64_t second = n - passage;  // index of X's first token
   DecodeState state = start_decoding(cfg, ttt, w);
   // BOS and P with their logits: those at 1 .. L - 1 predict P's tokens 2..L.
-  const auto head = read_tokens(cfg, ttt, w, state, id_tensor(ids, 0, 1 + passage, device), /*all_logits=*/true);
+  const auto head = read_tokens(cfg, ttt, w, state, prompt_ids(ids, 0, 1 + passage, device), /*all_logits=*/true);
   if (first) *first = score_tokens(head, ids, 2, 1 + passage, 0);
-  if (second > 1 + passage) read_tokens(cfg, ttt, w, state, id_tensor(ids, 1 + passage, second, device));
+  if (second > 1 + passage) read_tokens(cfg, ttt, w, state, prompt_ids(ids, 1 + passage, second, device));
   // X but its last token, with the logits predicting X's tokens 2..L.
-  const auto tail = read_tokens(cfg, ttt, w, state, id_tensor(ids, second, n - 1, device), /*all_logits=*/true);
+  const auto tail = read_tokens(cfg, ttt, w, state, prompt_ids(ids, second, n - 1, device), /*all_logits=*/true);
   return score_tokens(tail, ids, second + 1, n, second);
 }
 
@@ -76,14 +64,14 @@ RecallScore score_recall_prompts(const ModelConfig& cfg, const TttOptions& ttt, 
   torch::NoGradGuard no_grad;  // the decoder turns gradients on for the inner steps only
   RecallScore score;
   score.tokens = passage - 1;
-  ReadingScore first;
+  TargetScores first;
   const auto repeat = read_and_score(cfg, ttt, w, prompts.repeat, passage, &first);
   const auto control = read_and_score(cfg, ttt, w, prompts.control, passage, nullptr);
   score.first_nll = first.nll;
   score.repeat_nll = repeat.nll;
   score.control_nll = control.nll;
-  score.repeat_correct = repeat.correct;
-  score.control_correct = control.correct;
+  score.repeat_correct = repeat.correct();
+  score.control_correct = control.correct();
   return score;
 }
 

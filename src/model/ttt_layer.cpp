@@ -1,7 +1,6 @@
 #include "model/ttt_layer.h"
 
 #include <algorithm>
-#include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
