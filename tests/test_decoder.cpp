@@ -228,3 +228,47 @@ TEST(Decode, TttLayerStateDoesNotGrowWithTheContext) {
   EXPECT_GT(state_bytes(5), 0);
   EXPECT_EQ(state_bytes(5), state_bytes(45));  // both one token into a mini-batch
 }
+
+// A fork advances independently of the state it was forked from, in any order: continuations read
+// alternately from one prefix, one from the fork and one from the state, equal each read after the
+// prefix from a fresh state, bit for bit (FA, SWA, TTT-E2E with a chunk pending at the fork, and
+// TTT layers in both backbones). Forks that shared caches would read each other's tokens.
+TEST(Decode, ForkedStatesAdvanceIndependently) {
+  torch::NoGradGuard no_grad;
+  for (const Config& config :
+       {pretrain_config(SeqModelingBlock::kSelfAttention), pretrain_config(SeqModelingBlock::kSlidingWindow),
+        tiny_meta_config(), ttt_layer_config(SeqModelingBlock::kTttLinear),
+        ttt_layer_config(SeqModelingBlock::kTttMlpBase)}) {
+    const auto w = ModelWeights::initialize(config.model, 5);
+    const auto ttt = TttOptions::for_inference(config);
+    const std::string name = to_string(config.model.seq_modeling_block) + (ttt.enabled ? " with TTT" : "");
+    const auto prefix = random_tokens(9, 3);  // 10 tokens: 2 into an E2E chunk of 4
+    const auto a = random_tokens(9, 4).slice(1, 1), b = random_tokens(9, 5).slice(1, 1);
+    auto fresh = [&](const torch::Tensor& continuation, DecodeState& s) {
+      s = start_decoding(config.model, ttt, w);
+      read_tokens(config.model, ttt, w, s, prefix);
+      return read_in_pieces(config, ttt, w, s, continuation, {3, 6});
+    };
+    DecodeState state = start_decoding(config.model, ttt, w);
+    read_tokens(config.model, ttt, w, state, prefix);
+    DecodeState fork = fork_decoding(state);
+    std::vector<torch::Tensor> from_fork, from_state;
+    for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, 3}, {3, 9}}) {
+      from_fork.push_back(read_tokens(config.model, ttt, w, fork, a.slice(1, begin, end), /*all_logits=*/true));
+      from_state.push_back(read_tokens(config.model, ttt, w, state, b.slice(1, begin, end), /*all_logits=*/true));
+    }
+    DecodeState fresh_a, fresh_b;
+    EXPECT_TRUE(torch::equal(torch::cat(from_fork, 1), fresh(a, fresh_a))) << name << ": the fork";
+    EXPECT_TRUE(torch::equal(torch::cat(from_state, 1), fresh(b, fresh_b))) << name << ": the state forked from";
+    EXPECT_TRUE(torch::equal(fork.seen, fresh_a.seen)) << name;
+    EXPECT_TRUE(torch::equal(state.seen, fresh_b.seen)) << name;
+    EXPECT_EQ(fork.position, 19);
+    // The tokens seen (the repetition penalty's) are the fork's own too.
+    DecodeState start = start_decoding(config.model, ttt, w);
+    read_tokens(config.model, ttt, w, start, torch::zeros({1, 1}, torch::kInt64));
+    DecodeState forked = fork_decoding(start);
+    read_tokens(config.model, ttt, w, forked, torch::full({1, 1}, 5, torch::kInt64));
+    EXPECT_TRUE(forked.seen[0][5].item<bool>()) << name;
+    EXPECT_FALSE(start.seen[0][5].item<bool>()) << name;
+  }
+}

@@ -73,6 +73,13 @@ TEST(Recall, ScoresEqualTheWholeSequenceForwardForFullAttention) {
   EXPECT_NEAR(s.control_nll, control, 1e-4);
   EXPECT_EQ(s.repeat_correct, repeat_correct);
   EXPECT_EQ(s.control_correct, control_correct);
+  // The two prompts are read from one reading of their shared start, which they must have.
+  auto differ = prompts;
+  differ.control[3] = (differ.control[3] + 1) % config.model.vocab_size;
+  EXPECT_THROW(score_recall_prompts(config.model, ttt, w, differ, L), std::invalid_argument);
+  differ = prompts;
+  differ.control.pop_back();
+  EXPECT_THROW(score_recall_prompts(config.model, ttt, w, differ, L), std::invalid_argument);
 }
 
 TEST(Recall, ScoresEqualTheEvaluationPathForTttE2E) {

@@ -80,6 +80,19 @@ torch::Tensor head(const ModelConfig& cfg, const ModelWeights& w, const torch::T
   return lm_head(cfg, w, all_positions ? h : h.slice(1, h.size(1) - 1));
 }
 
+// A copy of t that shares nothing with it, a leaf requiring grad when t does (the fast weights:
+// the inner step differentiates with respect to them).
+torch::Tensor copied(const torch::Tensor& t) {
+  return t.defined() ? t.detach().clone().requires_grad_(t.requires_grad()) : t;
+}
+KvCache copied(const KvCache& c) { return {copied(c.k), copied(c.v)}; }
+WindowCache copied(WindowCache c) {
+  c.k = copied(c.k);
+  c.k_rot = copied(c.k_rot);
+  c.v = copied(c.v);
+  return c;
+}
+
 }  // namespace
 
 int64_t first_fast_block(const ModelConfig& cfg, const TttOptions& ttt) {
@@ -120,6 +133,28 @@ DecodeState start_decoding(const ModelConfig& cfg, const TttOptions& ttt, const 
   if (ttt.enabled) state.fast = init_fast_state(cfg, w, ttt, batch, /*through_outer=*/false);
   state.seen = torch::zeros({batch, w.output_width()}, torch::TensorOptions().dtype(torch::kBool).device(device));
   return state;
+}
+
+DecodeState fork_decoding(const DecodeState& state) {
+  torch::NoGradGuard no_grad;
+  DecodeState fork = state;  // positions, periods and the RoPE table as they are
+  for (auto& c : fork.window_caches) c = copied(c);
+  for (auto& c : fork.suffix_windows) c = copied(c);
+  for (auto& c : fork.full_caches) {
+    c.k = copied(c.k);
+    c.v = copied(c.v);
+  }
+  for (auto& b : fork.ttt_blocks) {
+    b.pre_conv_history = copied(b.pre_conv_history);
+    for (auto* t : {&b.layer.w1, &b.layer.b1, &b.layer.w2, &b.layer.b2, &b.layer.acc_w1, &b.layer.acc_b1,
+                    &b.layer.acc_w2, &b.layer.acc_b2, &b.layer.conv_q_history, &b.layer.conv_k_history})
+      *t = copied(*t);
+  }
+  for (auto& t : fork.fast.weights) t = copied(t);
+  for (auto& c : fork.fast.caches) c = copied(c);
+  for (auto& c : fork.chunk_start_caches) c = copied(c);
+  for (auto* t : {&fork.pending_hidden, &fork.pending_ids, &fork.seen, &fork.last_logits}) *t = copied(*t);
+  return fork;
 }
 
 torch::Tensor read_tokens(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w, DecodeState& state,

@@ -32,8 +32,9 @@ namespace ttt {
 
 // Copying a DecodeState copies tensor handles: both copies share their cache storage, which
 // decoding writes in place (window caches write the slots after their last, the growing cache
-// after its length). One copy may be read from again while the other advances only if the one
-// read from is not advanced too (latency_bench decodes repeatedly from one prefilled state).
+// after its length, and `seen`). One copy may be read from again while the other advances only
+// if the one read from is not advanced too (latency_bench decodes repeatedly from one prefilled
+// state without doubling its memory); fork_decoding makes copies that advance independently.
 struct DecodeState {
   int64_t position = 0;                     // tokens read so far (the next one sits at this position)
   int64_t segment = 0;                      // tokens read at once when many are read (prefill_segment)
@@ -67,6 +68,11 @@ int64_t prefill_segment(const ModelConfig& cfg);
 // (rounded up to whole chunks under test-time training).
 DecodeState start_decoding(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w, int64_t batch = 1,
                            int64_t segment = 0);
+
+// A copy of `state` that can advance independently of it, in any order (every tensor copied;
+// the RoPE table, never written, is shared): one prompt's prefix read once, then several
+// continuations read from it. Reading from the fork gives the bits reading from `state` would.
+DecodeState fork_decoding(const DecodeState& state);
 
 // Reads ids [B, n] (n >= 1) at positions state.position .. + n - 1 and updates the state (and, at
 // chunk boundaries with known targets, the fast weights). Returns the logits of every token read

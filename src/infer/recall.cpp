@@ -8,34 +8,6 @@
 #include "infer/target_scores.h"
 
 namespace ttt {
-namespace {
-
-// Summed NLL and argmax hits of ids[first .. last) (first >= 1) from the logits that predict
-// them, logits[first - 1 .. last - 1) of the prompt.
-TargetScores score_tokens(const torch::Tensor& logits, const std::vector<int64_t>& ids, int64_t first, int64_t last,
-                          int64_t logits_begin) {
-  return score_targets(logits.slice(1, first - 1 - logits_begin, last - 1 - logits_begin),
-                       prompt_ids(ids, first, last, logits.device()));
-}
-
-// Reads a prompt BOS, P, gap, X and scores X's tokens 2..L; `first` also gets P's tokens 2..L.
-TargetScores read_and_score(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
-                            const std::vector<int64_t>& ids, int64_t passage, TargetScores* first) {
-  const torch::Device device = w.wte().device();
-  const auto n = static_cast<int64_t>(ids.size());
-  const int64_t second = n - passage;  // index of X's first token
-  DecodeState state = start_decoding(cfg, ttt, w);
-  // BOS and P with their logits: those at 1 .. L - 1 predict P's tokens 2..L.
-  const auto head = read_tokens(cfg, ttt, w, state, prompt_ids(ids, 0, 1 + passage, device), /*all_logits=*/true);
-  if (first) *first = score_tokens(head, ids, 2, 1 + passage, 0);
-  if (second > 1 + passage) read_tokens(cfg, ttt, w, state, prompt_ids(ids, 1 + passage, second, device));
-  // X but its last token, with the logits predicting X's tokens 2..L.
-  const auto tail = read_tokens(cfg, ttt, w, state, prompt_ids(ids, second, n - 1, device), /*all_logits=*/true);
-  return score_tokens(tail, ids, second + 1, n, second);
-}
-
-}  // namespace
-
 void check_recall_options(const RecallOptions& options) {
   if (options.passage < 2)
     throw std::invalid_argument("recall passage must be >= 2 tokens, not " + std::to_string(options.passage));
@@ -61,12 +33,31 @@ RecallPrompts build_recall_prompts(const std::vector<int64_t>& text, int64_t bos
 
 RecallScore score_recall_prompts(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
                                  const RecallPrompts& prompts, int64_t passage) {
+  const auto n = static_cast<int64_t>(prompts.repeat.size());
+  const int64_t second = n - passage;  // index of the second passage's first token
+  if (static_cast<int64_t>(prompts.control.size()) != n || second < 1 + passage ||
+      !std::equal(prompts.repeat.begin(), prompts.repeat.begin() + second, prompts.control.begin()))
+    throw std::invalid_argument("recall prompts must share BOS, the passage and the gap before their last " +
+                                std::to_string(passage) + " tokens");
   torch::NoGradGuard no_grad;  // the decoder turns gradients on for the inner steps only
+  const torch::Device device = w.wte().device();
+  // BOS, P and the gap, read once: the logits at 1 .. L - 1 predict P's tokens 2..L.
+  DecodeState state = start_decoding(cfg, ttt, w);
+  const auto head = read_tokens(cfg, ttt, w, state, prompt_ids(prompts.repeat, 0, 1 + passage, device),
+                                /*all_logits=*/true);
+  const auto first = score_targets(head.slice(1, 1, passage), prompt_ids(prompts.repeat, 2, 1 + passage, device));
+  if (second > 1 + passage) read_tokens(cfg, ttt, w, state, prompt_ids(prompts.repeat, 1 + passage, second, device));
+  // Each prompt's second passage but its last token, from the state after the gap (the repeat's
+  // from a fork of it), with the logits predicting its tokens 2..L.
+  auto score_second = [&](DecodeState& from, const std::vector<int64_t>& ids) {
+    const auto tail = read_tokens(cfg, ttt, w, from, prompt_ids(ids, second, n - 1, device), /*all_logits=*/true);
+    return score_targets(tail, prompt_ids(ids, second + 1, n, device));
+  };
+  DecodeState fork = fork_decoding(state);
+  const auto repeat = score_second(fork, prompts.repeat);
+  const auto control = score_second(state, prompts.control);
   RecallScore score;
   score.tokens = passage - 1;
-  TargetScores first;
-  const auto repeat = read_and_score(cfg, ttt, w, prompts.repeat, passage, &first);
-  const auto control = read_and_score(cfg, ttt, w, prompts.control, passage, nullptr);
   score.first_nll = first.nll;
   score.repeat_nll = repeat.nll;
   score.control_nll = control.nll;

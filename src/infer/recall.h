@@ -44,7 +44,8 @@ struct RecallScore {
   int64_t repeat_correct = 0, control_correct = 0;        // of them, the most likely next token
 };
 
-// Reads both prompts into fresh decoding states and scores them.
+// Reads the prompts' shared start (BOS, passage, gap) once, each second passage from it, and
+// scores them; throws std::invalid_argument for prompts that do not share that start.
 RecallScore score_recall_prompts(const ModelConfig& cfg, const TttOptions& ttt, const ModelWeights& w,
                                  const RecallPrompts& prompts, int64_t passage);
 
