@@ -4,9 +4,10 @@
 # them drawn on one set of plots beside the paper's prefill ratio (`ttt bench --from ... --plot`).
 #   SIZE=tiny (default): FA, SWA and TTT-E2E from 1K to 32K; SWA and E2E on to 256K, FA at 64K;
 #     128 decoded tokens (one E2E chunk); THREADS intra-op threads (default 1).
-#   SIZE=125m: TTT-E2E from 4K to 64K and FA from 4K to 32K (FA's 64K prefill alone would take
-#     hours on 2 cores), 1024 decoded tokens (one E2E chunk: one inner step), THREADS intra-op
-#     threads (default 2), fp32 compute. About 48 minutes for E2E alone on the 2-core VM
+#   SIZE=125m: TTT-E2E from 4K to 64K and FA from 4K to 32K, then FA and E2E at 64K in one run
+#     (side by side for the crossover; it replaces the first run's E2E point there), 1024 decoded
+#     tokens (one E2E chunk: one inner step), THREADS intra-op threads (default 2), fp32 compute.
+#     On the 2-core VM about 48 minutes for E2E, 31 for FA and 68 for the 64K run
 #     (docs/performance.md, "Decoding: window caches and matrix-vector products").
 # Writes experiments/latency/<size>/{<run>.json,plots/}. A saved run is kept: re-running skips it.
 set -euo pipefail
@@ -58,6 +59,8 @@ case "$SIZE" in
     bench e2e --variants e2e --min-context 4096 --max-context 65536 --decode-tokens 1024 \
       backend.num_threads="$THREADS" model.compute_dtype=fp32
     bench fa --variants fa --min-context 4096 --max-context 32768 --decode-tokens 1024 \
+      backend.num_threads="$THREADS" model.compute_dtype=fp32
+    bench at-64k --variants fa,e2e --min-context 65536 --max-context 65536 --decode-tokens 1024 \
       backend.num_threads="$THREADS" model.compute_dtype=fp32
     ;;
 esac

@@ -232,7 +232,9 @@ TEST(Decode, TttLayerStateDoesNotGrowWithTheContext) {
 // A fork advances independently of the state it was forked from, in any order: continuations read
 // alternately from one prefix, one from the fork and one from the state, equal each read after the
 // prefix from a fresh state, bit for bit (FA, SWA, TTT-E2E with a chunk pending at the fork, and
-// TTT layers in both backbones). Forks that shared caches would read each other's tokens.
+// TTT layers in both backbones). Forks that shared caches would read each other's tokens: the
+// first pieces stay inside the pending chunk, so E2E's suffix windows are read after the other
+// side wrote its token into the same slot.
 TEST(Decode, ForkedStatesAdvanceIndependently) {
   torch::NoGradGuard no_grad;
   for (const Config& config :
@@ -243,17 +245,18 @@ TEST(Decode, ForkedStatesAdvanceIndependently) {
     const auto ttt = TttOptions::for_inference(config);
     const std::string name = to_string(config.model.seq_modeling_block) + (ttt.enabled ? " with TTT" : "");
     const auto prefix = random_tokens(9, 3);  // 10 tokens: 2 into an E2E chunk of 4
-    const auto a = random_tokens(9, 4).slice(1, 1), b = random_tokens(9, 5).slice(1, 1);
+    const auto a = random_tokens(9, 4).slice(1, 1);
+    const auto b = a.remainder(10) + 1;  // a different token at every position (ids 1..10)
     auto fresh = [&](const torch::Tensor& continuation, DecodeState& s) {
       s = start_decoding(config.model, ttt, w);
       read_tokens(config.model, ttt, w, s, prefix);
-      return read_in_pieces(config, ttt, w, s, continuation, {3, 6});
+      return read_in_pieces(config, ttt, w, s, continuation, {1, 2, 6});
     };
     DecodeState state = start_decoding(config.model, ttt, w);
     read_tokens(config.model, ttt, w, state, prefix);
     DecodeState fork = fork_decoding(state);
     std::vector<torch::Tensor> from_fork, from_state;
-    for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, 3}, {3, 9}}) {
+    for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, 1}, {1, 3}, {3, 9}}) {
       from_fork.push_back(read_tokens(config.model, ttt, w, fork, a.slice(1, begin, end), /*all_logits=*/true));
       from_state.push_back(read_tokens(config.model, ttt, w, state, b.slice(1, begin, end), /*all_logits=*/true));
     }

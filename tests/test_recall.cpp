@@ -75,11 +75,13 @@ TEST(Recall, ScoresEqualTheWholeSequenceForwardForFullAttention) {
   EXPECT_EQ(s.control_correct, control_correct);
   // The two prompts are read from one reading of their shared start, which they must have.
   auto differ = prompts;
-  differ.control[3] = (differ.control[3] + 1) % config.model.vocab_size;
+  const int64_t last_shared = n - L - 1;  // the gap's last token
+  differ.control[last_shared] = (differ.control[last_shared] + 1) % config.model.vocab_size;
   EXPECT_THROW(score_recall_prompts(config.model, ttt, w, differ, L), std::invalid_argument);
   differ = prompts;
   differ.control.pop_back();
   EXPECT_THROW(score_recall_prompts(config.model, ttt, w, differ, L), std::invalid_argument);
+  EXPECT_THROW(score_recall_prompts(config.model, ttt, w, prompts, -1), std::invalid_argument);
 }
 
 TEST(Recall, ScoresEqualTheEvaluationPathForTttE2E) {

@@ -35,10 +35,10 @@ RecallScore score_recall_prompts(const ModelConfig& cfg, const TttOptions& ttt, 
                                  const RecallPrompts& prompts, int64_t passage) {
   const auto n = static_cast<int64_t>(prompts.repeat.size());
   const int64_t second = n - passage;  // index of the second passage's first token
-  if (static_cast<int64_t>(prompts.control.size()) != n || second < 1 + passage ||
+  if (passage < 2 || static_cast<int64_t>(prompts.control.size()) != n || second < 1 + passage ||
       !std::equal(prompts.repeat.begin(), prompts.repeat.begin() + second, prompts.control.begin()))
     throw std::invalid_argument("recall prompts must share BOS, the passage and the gap before their last " +
-                                std::to_string(passage) + " tokens");
+                                std::to_string(passage) + " tokens (a passage of at least 2)");
   torch::NoGradGuard no_grad;  // the decoder turns gradients on for the inner steps only
   const torch::Device device = w.wte().device();
   // BOS, P and the gap, read once: the logits at 1 .. L - 1 predict P's tokens 2..L.
